@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { runUp } from './up.js';
+
+const program = new Command();
+program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
+
+program
+  .command('up')
+  .description('run the server and a local agent in one process, with state in embedded SQLite')
+  .addOption(new Option('--data-root <dir>', 'root of persistent state (images, containers, database)').default('/var/lib/berth'))
+  .addOption(new Option('--exec-root <dir>', 'root of runtime state (runc state, monitor sockets)').default('/run/berth'))
+  .addOption(
+    new Option('-H, --host <address...>', 'Docker API address to listen on (repeatable): unix:///path/to.sock').default([
+      'unix:///var/run/berth.sock',
+    ]),
+  )
+  .action(async (options: { dataRoot: string; execRoot: string; host: string[] }) => {
+    await runUp(options);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,104 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createLogger } from '../common/logging.js';
+import { operatorContext } from '../common/context.js';
+import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { RuncRuntime } from '../agent/runtime/runtime.js';
+import { OverlayRootfs } from '../agent/images/overlay-rootfs.js';
+import { ImageService } from '../server/images/image-service.js';
+import { EventService } from '../server/events/event-service.js';
+import { SystemService } from '../server/system/system-service.js';
+import { ContainerService } from '../server/containers/container-service.js';
+import { ContainerIoService } from '../server/containers/container-io-service.js';
+import { ExecService } from '../server/containers/exec-service.js';
+import { buildDockerApi } from '../server/docker-api/server.js';
+import type { Services } from '../server/services.js';
+import { listenOn, parseListenAddress } from './listen.js';
+
+export interface UpOptions {
+  dataRoot: string;
+  execRoot: string;
+  host: string[];
+}
+
+/**
+ * `berth up`: the server and the local agent in one process, state in SQLite under the
+ * data root. Containers outlive this process; on start it reconciles records with the host.
+ */
+export async function runUp(options: UpOptions): Promise<void> {
+  const logger = createLogger('berth');
+  const dataRoot = resolve(options.dataRoot);
+  const execRoot = resolve(options.execRoot);
+  const addresses = options.host.map(parseListenAddress);
+  await mkdir(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+  await mkdir(execRoot, { recursive: true, mode: 0o700 });
+
+  const store = new SqliteStore(join(dataRoot, 'berth.db'));
+  const events = new EventService({ dataRoot, logger });
+  const runtime = new RuncRuntime({ execRoot, logger, initBinary: '/usr/bin/tini-static' });
+  // Images and containers refer to each other (an image in use cannot be removed; a container
+  // needs its image's layers); the late-bound references below break the cycle.
+  let containers: ContainerService | undefined;
+  const images: ImageService = new ImageService({
+    store,
+    dataRoot,
+    events,
+    logger,
+    usage: {
+      containersUsing: async (ctx, imageId) =>
+        containers
+          ? (await containers.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running }))
+          : [],
+    },
+  });
+  const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
+  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger });
+  const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
+  const exec = new ExecService({ containers, runtime, events, logger });
+  containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
+  const system = new SystemService({
+    dataRoot,
+    events,
+    sources: {
+      containerCounts: async (ctx) => {
+        const all = await containers!.list(ctx);
+        const running = all.filter((c) => c.state.Running && !c.state.Paused).length;
+        const paused = all.filter((c) => c.state.Paused).length;
+        return { total: all.length, running, paused, stopped: all.length - running - paused };
+      },
+      imageCount: async (ctx) => images.count(ctx),
+      dfImages: async (ctx) => images.diskUsage(ctx),
+      dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
+      dfVolumes: async () => [],
+    },
+  });
+  const services: Services = { containers, containerIo, exec, images, events, system };
+
+  await containers.reconcile();
+  const app = await buildDockerApi(services, logger);
+  await app.ready();
+  const listeners = await listenOn(app.server, addresses);
+  events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
+  logger.info({ dataRoot, execRoot, hosts: options.host }, 'berth is up');
+
+  // One stray promise in one session must not end every tenant's API: log it loudly and go on.
+  // (Thrown exceptions still end the process; the state they leave cannot be trusted.)
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (a bug): the request it belonged to failed');
+  });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down; containers keep running');
+    containers!.shutdown();
+    for (const listener of listeners) listener.close();
+    await app.close().catch(() => undefined);
+    await Promise.resolve(events.close()).catch(() => undefined);
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,20 @@
+import type { ContainerService } from './containers/container-service.js';
+import type { ContainerIoService } from './containers/container-io-service.js';
+import type { ExecService } from './containers/exec-service.js';
+import type { ImageService } from './images/image-service.js';
+import type { EventService } from './events/event-service.js';
+import type { SystemService } from './system/system-service.js';
+
+/**
+ * Everything the Docker API may call. Handlers reach the platform only through these
+ * services — never the store, the runtime or the scheduler directly.
+ */
+export interface Services {
+  containers: ContainerService;
+  /** Streams and files of containers: attach, logs, top, stats, archive, export, diff. */
+  containerIo: ContainerIoService;
+  exec: ExecService;
+  images: ImageService;
+  events: EventService;
+  system: SystemService;
+}
