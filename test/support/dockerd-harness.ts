@@ -1,0 +1,150 @@
+/**
+ * Starts the real dockerd (Debian's docker.io, 20.10) as the comparison peer for differential
+ * tests and benchmarks, isolated from the host's Docker: its own data root, exec root, pidfile,
+ * unix socket, empty config file and cgroup parent, and no host network changes (no bridge, no
+ * iptables, no masquerading). dockerd starts its own containerd under the exec root.
+ *
+ * Lifecycle: startDockerd() → stop(). stop() is idempotent: it SIGTERMs that dockerd (which
+ * stops its containers and its containerd), SIGKILLs what is left of processes naming the temp
+ * dir, removes the cgroup parent, unmounts everything under the temp dir and removes it. It
+ * also runs when the test process gets SIGTERM, SIGINT or SIGHUP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killPids, pidsWithCmdlineContaining, removeCgroupParent, removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
+import { ping } from './berth-harness.js';
+import { dockerEnv } from './docker-cli.js';
+
+export const DOCKERD = '/usr/sbin/dockerd';
+const MAX_LOG_CHARS = 4 * 1024 * 1024;
+
+export interface DockerdInstance {
+  readonly socket: string;
+  readonly dockerHost: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly baseDir: string;
+  readonly pid: number;
+  /** Environment for the docker CLI: DOCKER_HOST and a private DOCKER_CONFIG. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Milliseconds from spawn until /_ping answered. */
+  readonly startupMs: number;
+  stop(): Promise<void>;
+  logs(): string;
+}
+
+const liveChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
+/** True when the system containerd socket exists: dockerd would then use it instead of its own. */
+async function systemContainerdPresent(): Promise<boolean> {
+  return stat('/run/containerd/containerd.sock').then(
+    (s) => s.isSocket(),
+    () => false,
+  );
+}
+
+export async function startDockerd(options: { readyTimeoutMs?: number } = {}): Promise<DockerdInstance> {
+  if (await systemContainerdPresent()) {
+    // Containers would then land in the host's containerd, outside our roots.
+    throw new Error('a system containerd is running (/run/containerd/containerd.sock); stop it before starting the test dockerd');
+  }
+  const baseDir = await mkdtemp(join(tmpdir(), 'dockerd-'));
+  const dataRoot = join(baseDir, 'data');
+  const execRoot = join(baseDir, 'exec');
+  const configDir = join(baseDir, 'docker-config');
+  const socket = join(baseDir, 'docker.sock');
+  const configFile = join(baseDir, 'daemon.json');
+  // Each instance gets its own cgroup parent so stop() can remove the whole subtree safely.
+  const cgroupParent = `berth-test-${baseDir.slice(baseDir.lastIndexOf('-') + 1)}`;
+  await Promise.all([mkdir(dataRoot), mkdir(execRoot), mkdir(configDir)]);
+  // An empty config file keeps /etc/docker/daemon.json (if any) out of the comparison.
+  await writeFile(configFile, '{}\n');
+
+  const args = [
+    '--data-root', dataRoot,
+    '--exec-root', execRoot,
+    '--pidfile', join(baseDir, 'docker.pid'),
+    '--config-file', configFile,
+    '-H', `unix://${socket}`,
+    '--storage-driver', 'overlay2',
+    '--bridge=none',
+    '--iptables=false',
+    '--ip-masq=false',
+    '--ip6tables=false',
+    '--userland-proxy=false',
+    '--cgroup-parent', `/${cgroupParent}`,
+    '--exec-opt', 'native.cgroupdriver=cgroupfs',
+    '--log-level', 'warn',
+    // Containers that ignore SIGTERM would otherwise hold up stop() for 10 s each.
+    '--shutdown-timeout', '1',
+  ];
+  const began = Date.now();
+  const proc = spawn(DOCKERD, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  liveChildren.add(proc);
+  let log = '';
+  const append = (chunk: Buffer): void => {
+    log += chunk.toString('utf8');
+    if (log.length > MAX_LOG_CHARS) log = log.slice(log.length - MAX_LOG_CHARS / 2);
+  };
+  proc.stdout?.on('data', append);
+  proc.stderr?.on('data', append);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  void exited.then(() => liveChildren.delete(proc));
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    unregister();
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const inTime = await settlesWithin(exited, 20_000);
+      if (!inTime) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    }
+    // containerd, its shims and anything else started for this instance name the temp dir.
+    await killPids(await pidsWithCmdlineContaining([`${baseDir}/`]));
+    await removeCgroupParent(cgroupParent);
+    await removeTree(baseDir);
+  };
+
+  const unregister = stopOnSignal(stop);
+
+  const deadline = began + (options.readyTimeoutMs ?? 60_000);
+  let ready = false;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) break;
+    if ((await ping(socket)) === 200) {
+      ready = true;
+      break;
+    }
+    await sleep(50);
+  }
+  if (!ready) {
+    await stop();
+    throw new Error(`dockerd did not become ready on ${socket}\n--- dockerd output ---\n${log.slice(-8000)}`);
+  }
+  const startupMs = Date.now() - began;
+
+  return {
+    socket,
+    dockerHost: `unix://${socket}`,
+    dataRoot,
+    execRoot,
+    baseDir,
+    get pid(): number {
+      return proc.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0;
+    },
+    env: dockerEnv(`unix://${socket}`, configDir),
+    startupMs,
+    stop,
+    logs: () => log,
+  };
+}
