@@ -15,7 +15,10 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
-  .action(async (options: { dataRoot: string; execRoot: string; host: string[] }) => {
+  .addOption(
+    new Option('--insecure-registry <registry...>', 'registry (host:port or IPv4 CIDR) to reach without verified TLS, repeatable; loopback always is').default([]),
+  )
+  .action(async (options: { dataRoot: string; execRoot: string; host: string[]; insecureRegistry: string[] }) => {
     await runUp(options);
   });
 

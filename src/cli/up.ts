@@ -11,6 +11,7 @@ import { SystemService } from '../server/system/system-service.js';
 import { ContainerService } from '../server/containers/container-service.js';
 import { ContainerIoService } from '../server/containers/container-io-service.js';
 import { ExecService } from '../server/containers/exec-service.js';
+import { RegistryService } from '../server/registry/registry-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
@@ -19,6 +20,8 @@ export interface UpOptions {
   dataRoot: string;
   execRoot: string;
   host: string[];
+  /** Registries reached without verified TLS, as dockerd's --insecure-registry. */
+  insecureRegistry?: string[];
 }
 
 /**
@@ -72,7 +75,8 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfVolumes: async () => [],
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system };
+  const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
+  const services: Services = { containers, containerIo, exec, images, events, system, registry };
 
   await containers.reconcile();
   const app = await buildDockerApi(services, logger);

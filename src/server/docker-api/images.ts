@@ -4,13 +4,22 @@ import { notImplemented } from '../../common/errors.js';
 import { parseFilterJson } from '../events/filters.js';
 import type { ImageRecord } from '../images/image-record.js';
 import type { ImageService } from '../images/image-service.js';
+import type { RegistryService } from '../registry/registry-service.js';
+import { streamProgress } from './progress-stream.js';
 import { compareApiVersions } from './version.js';
 import { queryBool, queryString, type Query } from './query.js';
 
 /** The services image routes call (a subset of Services, so tests can pass just this). */
 export interface ImageRouteServices {
   images: ImageService;
+  /** Absent in tests of the image routes alone: pull and push then answer 501. */
+  registry?: RegistryService;
 }
+
+const registryAuthOf = (request: FastifyRequest): string | undefined => {
+  const value = request.headers['x-registry-auth'];
+  return Array.isArray(value) ? value[0] : value;
+};
 
 function contextOf(request: FastifyRequest): RequestContext {
   return operatorContext(request.id);
@@ -72,7 +81,7 @@ function fullConfig(config: Record<string, unknown> | null | undefined): Record<
  * that take a name are wildcards and the operation is read from the path's last segment.
  */
 export async function imageRoutes(app: FastifyInstance, opts: { services: ImageRouteServices }): Promise<void> {
-  const { images } = opts.services;
+  const { images, registry } = opts.services;
 
   const list = async (request: FastifyRequest): Promise<unknown> => {
     const filters: Record<string, readonly string[]> = { ...parseFilterJson(queryString(request.query, 'filters')) };
@@ -149,12 +158,19 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
     return reply.type('application/json').send(Buffer.from(body));
   });
 
-  // ImageCreate: `docker import` (fromSrc=-); pulls (fromImage) come with the registry work.
+  // ImageCreate: `docker pull` (fromImage) and `docker import` (fromSrc=-).
   app.post('/images/create', async (request, reply) => {
     const fromSrc = queryString(request.query, 'fromSrc');
     if (fromSrc === undefined) {
       const fromImage = queryString(request.query, 'fromImage') ?? '';
-      throw notImplemented(`pulling images is not supported yet (${fromImage}): load it with docker load or docker import`);
+      if (registry === undefined) throw notImplemented(`pulling images is not supported here (${fromImage})`);
+      const options = {
+        fromImage,
+        tag: queryString(request.query, 'tag') || undefined,
+        platform: queryString(request.query, 'platform') || undefined,
+        registryAuth: registryAuthOf(request),
+      };
+      return streamProgress(request, reply, (sink) => registry.pull(contextOf(request), options, sink));
     }
     if (fromSrc !== '-') throw notImplemented('importing from a URL is not supported; pipe the archive to docker import -');
     const id = await images.import(contextOf(request), request.raw, {
@@ -172,7 +188,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
     return { ImagesDeleted: result.ImagesDeleted.length > 0 ? result.ImagesDeleted : null, SpaceReclaimed: result.SpaceReclaimed };
   });
 
-  // ImageTag (and ImagePush, not offered yet)
+  // ImageTag, ImagePush
   app.post('/images/*', async (request, reply) => {
     const path = (request.params as { '*': string })['*'];
     const slash = path.lastIndexOf('/');
@@ -182,7 +198,11 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
       await images.tag(contextOf(request), name, queryString(request.query, 'repo') ?? '', queryString(request.query, 'tag') || undefined);
       return reply.code(201).send();
     }
-    if (slash > 0 && op === 'push') throw notImplemented('pushing images is not supported yet');
+    if (slash > 0 && op === 'push') {
+      if (registry === undefined) throw notImplemented('pushing images is not supported here');
+      const options = { name, tag: queryString(request.query, 'tag') || undefined, registryAuth: registryAuthOf(request) };
+      return streamProgress(request, reply, (sink) => registry.push(contextOf(request), options, sink));
+    }
     return reply.code(404).send({ message: 'page not found' });
   });
 

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { RequestContext } from '../../common/context.js';
-import { conflict, invalidArgument, isKind, notFound, notImplemented } from '../../common/errors.js';
+import { conflict, invalidArgument, isKind, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { writeImageArchive, type ArchiveImage } from '../../agent/images/archive-writer.js';
 import { openImageArchive } from '../../agent/images/archive-reader.js';
@@ -224,10 +224,12 @@ export class ImageService implements ImageResolver {
     this.event(ctx, 'tag', id, tagged);
   }
 
+  /** Removes a tag ("name:tag") or a digest reference ("name@sha256:…") from the image. */
   private async removeTag(ctx: RequestContext, id: string, tagged: string): Promise<void> {
     const current = await this.opts.store.get<ImageRecord>(ctx, IMAGE_KIND, digestHex(id));
     const repoTags = current.value.repoTags.filter((t) => t !== tagged);
-    await this.opts.store.update(ctx, IMAGE_KIND, current.id, { value: { ...current.value, repoTags }, expectedRevision: current.revision });
+    const repoDigests = current.value.repoDigests.filter((d) => d !== tagged);
+    await this.opts.store.update(ctx, IMAGE_KIND, current.id, { value: { ...current.value, repoTags, repoDigests }, expectedRevision: current.revision });
     this.event(ctx, 'untag', id, id);
   }
 
@@ -318,16 +320,73 @@ export class ImageService implements ImageResolver {
     return out;
   }
 
-  /** `docker pull` is a later milestone. */
-  async pull(): Promise<never> {
-    throw notImplemented('pulling images from a registry is not supported yet; use docker load or docker import');
+  // ---- registry: what pull and push (src/server/registry/) need ---------------------------
+
+  async hasContent(digest: string): Promise<boolean> {
+    return this.content.has(digest);
+  }
+
+  /**
+   * Records a pulled image (config bytes given, layer tars already in the content store by
+   * diff id), tags it and records its repo digest. `updated` is false when the reference
+   * already named this image ("Image is up to date").
+   */
+  async addPulledImage(
+    ctx: RequestContext,
+    configBytes: Buffer,
+    options: { tag?: string; repoDigest: string; onLayer?: (index: number, phase: 'extracting' | 'done') => void },
+  ): Promise<{ id: string; updated: boolean }> {
+    return this.exclusive(async () => {
+      const id = sha256Digest(configBytes);
+      const config = parseImageConfig(configBytes);
+      const ref = options.tag ?? options.repoDigest;
+      const before = await this.find(ctx, ref).catch(() => undefined);
+      await this.addImage(ctx, configBytes, config.rootfs.diff_ids.map((d) => () => this.content.open(d)), undefined, options.onLayer);
+      if (options.tag !== undefined) await this.addTag(ctx, id, options.tag);
+      await this.addRepoDigest(ctx, id, options.repoDigest);
+      this.event(ctx, 'pull', ref, ref);
+      return { id, updated: before?.value.id !== id };
+    });
+  }
+
+  /** Records `name@digest` on the image (after a push), moving it off any other image. */
+  async recordRepoDigest(ctx: RequestContext, id: string, repoDigest: string): Promise<void> {
+    await this.exclusive(() => this.addRepoDigest(ctx, id, repoDigest));
+  }
+
+  private async addRepoDigest(ctx: RequestContext, id: string, repoDigest: string): Promise<void> {
+    for (const other of await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND)) {
+      const has = other.value.repoDigests.includes(repoDigest);
+      if (other.value.id !== id && has) {
+        const repoDigests = other.value.repoDigests.filter((d) => d !== repoDigest);
+        await this.opts.store.update(ctx, IMAGE_KIND, other.id, { value: { ...other.value, repoDigests }, expectedRevision: other.revision });
+      } else if (other.value.id === id && !has) {
+        const repoDigests = [...other.value.repoDigests, repoDigest];
+        await this.opts.store.update(ctx, IMAGE_KIND, other.id, { value: { ...other.value, repoDigests }, expectedRevision: other.revision });
+      }
+    }
+  }
+
+  /** Deletes content blobs (layers a failed pull downloaded) that no image uses. */
+  async releaseUnusedContent(digests: string[]): Promise<void> {
+    await this.exclusive(async () => {
+      for (const digest of digests) {
+        if ((await this.refs.get(BLOB_KIND, digestHex(digest))) === undefined) await this.content.delete(digest);
+      }
+    });
   }
 
   /**
    * Stores an image from its exact config bytes and its layer tars, and records it for the
    * tenant (without tags). A no-op when the tenant has it already. On failure nothing stays.
    */
-  private async addImage(ctx: RequestContext, configBytes: Buffer, layers: (() => Readable)[], action: 'load' | 'import'): Promise<string> {
+  private async addImage(
+    ctx: RequestContext,
+    configBytes: Buffer,
+    layers: (() => Readable)[],
+    action: 'load' | 'import' | undefined,
+    onLayer?: (index: number, phase: 'extracting' | 'done') => void,
+  ): Promise<string> {
     const id = sha256Digest(configBytes);
     const hex = digestHex(id);
     const config = parseImageConfig(configBytes);
@@ -351,11 +410,13 @@ export class ImageService implements ImageResolver {
         if (!(await this.content.has(diffId))) await this.content.ingest(decompressing(layers[i]!()), diffId);
         const known = await this.refs.get(LAYER_KIND, digestHex(chain));
         let size = known?.size;
+        onLayer?.(i, 'extracting');
         if (size === undefined || !(await this.layers.has(chain))) {
           const scan = await this.layers.scan(diffId);
           size = scan.size;
           await this.layers.commit(chain, diffId, scan);
         }
+        onLayer?.(i, 'done');
         layerSizes.push(size);
         await this.refs.addUser(BLOB_KIND, digestHex(diffId), user);
         await this.refs.addUser(LAYER_KIND, digestHex(chain), user, size);
@@ -377,7 +438,7 @@ export class ImageService implements ImageResolver {
       await this.releaseContent(user, id, diffIds, chains).catch((e: unknown) => this.opts.logger.error({ err: e }, 'image rollback failed'));
       throw err;
     }
-    this.event(ctx, action, id, id);
+    if (action !== undefined) this.event(ctx, action, id, id);
     return id;
   }
 
@@ -415,12 +476,22 @@ export class ImageService implements ImageResolver {
         }
         await this.removeTag(ctx, image.id, tagged);
         items.push({ Untagged: tagged });
-        if (image.repoTags.filter((t) => t !== tagged).length > 0) return items;
+        const tagsLeft = image.repoTags.filter((t) => t !== tagged);
+        let digestsLeft = image.repoDigests.filter((d) => d !== tagged);
+        // The repository's last tag takes its digest references with it (dockerd's rule).
+        if (parsed.digest === undefined && !tagsLeft.some((t) => repositoryOf(t) === parsed.name)) {
+          for (const ref of digestsLeft.filter((d) => d.startsWith(`${parsed.name}@`))) {
+            await this.removeTag(ctx, image.id, ref);
+            items.push({ Untagged: ref });
+          }
+          digestsLeft = digestsLeft.filter((d) => !d.startsWith(`${parsed.name}@`));
+        }
+        if (tagsLeft.length + digestsLeft.length > 0) return items;
         quiet = true;
       } else if (new Set(image.repoTags.map(repositoryOf)).size <= 1) {
         const blocker = this.conflictOf(image, containers, options.force ? 'hard' : 'hard+stopped', false);
         if (blocker) throw blocker;
-        for (const tag of image.repoTags) {
+        for (const tag of [...image.repoTags, ...image.repoDigests]) {
           await this.removeTag(ctx, image.id, tag);
           items.push({ Untagged: tag });
         }

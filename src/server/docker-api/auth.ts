@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import { operatorContext } from '../../common/context.js';
+import { invalidArgument } from '../../common/errors.js';
+import type { AuthConfig } from '../registry/credentials.js';
+import type { RegistryService } from '../registry/registry-service.js';
+
+export interface AuthRouteServices {
+  registry: RegistryService;
+}
+
+const authBody = {
+  type: 'object',
+  properties: {
+    username: { type: 'string' },
+    password: { type: 'string' },
+    email: { type: 'string' },
+    serveraddress: { type: 'string' },
+    identitytoken: { type: 'string' },
+    registrytoken: { type: 'string' },
+    auth: { type: 'string' },
+  },
+} as const;
+
+/** SystemAuth: `docker login` checks credentials through the daemon. */
+export async function authRoutes(app: FastifyInstance, opts: { services: AuthRouteServices }): Promise<void> {
+  app.post<{ Body: AuthConfig | undefined }>('/auth', { schema: { body: authBody } }, async (request) => {
+    if (request.body === undefined || request.body === null) throw invalidArgument('missing login credentials');
+    return opts.services.registry.login(operatorContext(request.id), request.body);
+  });
+}

@@ -1,0 +1,209 @@
+import type { RequestContext } from '../../common/context.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
+import type { Logger } from '../../common/logging.js';
+import { sha256Digest } from '../../agent/images/digest.js';
+import { parseImageConfig } from '../images/image-record.js';
+import { familiarString, type ImageReference } from '../images/reference.js';
+import type { RegistryCredentials } from './auth.js';
+import type { RegistryEndpoints } from './endpoint.js';
+import { splitRepository } from './endpoint.js';
+import { readBody } from './http.js';
+import type { BlobLocations } from './blob-locations.js';
+import type { LayerDownloads } from './layer-downloads.js';
+import { formatPlatform, MANIFEST_ACCEPT, MEDIA, parseManifest, parsePlatform, platformMatches, selectPlatform, type Descriptor } from './manifest.js';
+import { ByteProgress, shortId, type ProgressSink } from './progress.js';
+import { RegistryClient } from './registry-client.js';
+
+/** The part of the image service a pull writes to (a narrow role, see ImageService). */
+export interface PulledImageStore {
+  /**
+   * Records an image whose config bytes are given and whose layer tars (by diff id) are in the
+   * content store; tags it and records its repo digest. `onLayer` hears each layer's unpack.
+   * `updated` is false when the tag already named this very image.
+   */
+  addPulledImage(
+    ctx: RequestContext,
+    configBytes: Buffer,
+    options: { tag?: string; repoDigest: string; onLayer?: (index: number, phase: 'extracting' | 'done') => void },
+  ): Promise<{ id: string; updated: boolean }>;
+  /** Deletes these content blobs unless an image uses them. */
+  releaseUnusedContent(digests: string[]): Promise<void>;
+  hasContent(digest: string): Promise<boolean>;
+  /** Resolves when the tenant has the image (by id), rejects otherwise. */
+  find(ctx: RequestContext, ref: string): Promise<unknown>;
+  readonly content: { read(digest: string): Promise<Buffer> };
+}
+
+export interface PullRequest {
+  reference: ImageReference;
+  /** `--platform`; empty means this host's. */
+  platform?: string;
+  credentials: RegistryCredentials;
+}
+
+/** Layers fetched at once per pull (dockerd's max-concurrent-downloads default). */
+const CONCURRENT_DOWNLOADS = 3;
+const CONFIG_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * `docker pull`: resolves a reference to one image manifest (choosing the platform from a
+ * manifest list or OCI index), fetches and verifies its config, downloads the layers it lacks
+ * in parallel (shared with concurrent pulls), and records the image with its tag and repo
+ * digest. Progress goes out as Docker's JSON messages; the first is written only once the
+ * manifest is resolved, so a missing image or refused login is a plain HTTP error as with
+ * dockerd.
+ *
+ * On failure, layers this pull downloaded that no image uses (and no other pull still holds)
+ * are deleted again: a failed pull leaves nothing behind.
+ */
+export class ImagePuller {
+  /** Diff ids downloaded by pulls still running, so one pull's cleanup spares another's. */
+  private readonly held = new Map<string, number>();
+
+  constructor(
+    private readonly opts: {
+      images: PulledImageStore;
+      downloads: LayerDownloads;
+      locations: BlobLocations;
+      endpoints: RegistryEndpoints;
+      logger: Logger;
+    },
+  ) {}
+
+  async pull(ctx: RequestContext, request: PullRequest, sink: ProgressSink): Promise<void> {
+    const ref = request.reference;
+    const remote = splitRepository(ref.name);
+    const client = new RegistryClient(this.opts.endpoints.resolve(remote.domain), request.credentials);
+    const wanted = parsePlatform(request.platform);
+    const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+    const familiar = familiarString(ref.digest === undefined && ref.tag === undefined ? { ...ref, tag: 'latest' } : ref);
+
+    const top = await client.getManifest(remote.path, tagOrDigest, MANIFEST_ACCEPT, familiar);
+    if (ref.digest !== undefined && top.digest !== ref.digest) {
+      throw invalidArgument(`manifest verification failed for digest ${ref.digest}`);
+    }
+    let manifest = parseManifest(top.bytes, top.mediaType);
+    if (manifest.kind === 'index') {
+      const entry = selectPlatform(manifest.manifests, wanted);
+      const chosen = await client.getManifest(remote.path, entry.digest, MANIFEST_ACCEPT, familiar);
+      if (chosen.digest !== entry.digest) throw invalidArgument(`manifest verification failed for digest ${entry.digest}`);
+      manifest = parseManifest(chosen.bytes, chosen.mediaType);
+      if (manifest.kind !== 'image') throw invalidArgument(`manifest list entry ${entry.digest} is itself a manifest list`);
+    }
+    const image = manifest;
+
+    // An image this tenant already has needs no layer work at all (dockerd's shortcut).
+    const present = await this.opts.images.find(ctx, image.config.digest).then(
+      () => true,
+      () => false,
+    );
+    const configBytes = present ? await this.opts.images.content.read(image.config.digest) : await this.fetchConfig(client, remote.path, image.config);
+    const config = parseImageConfig(configBytes);
+    const configPlatform = { os: config.os ?? 'linux', architecture: config.architecture ?? 'amd64', ...(config.variant ? { variant: config.variant } : {}) };
+    if (request.platform !== undefined && request.platform !== '' && !platformMatches(configPlatform, wanted)) {
+      throw notFound(
+        `image with reference ${familiar} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(configPlatform)}`,
+      );
+    }
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== image.layers.length) {
+      throw invalidArgument(`invalid image: the manifest lists ${image.layers.length} layers, the config ${diffIds.length}`);
+    }
+
+    sink.write({ status: `Pulling from ${remote.path}`, id: tagOrDigest });
+    const downloaded: string[] = [];
+    const holding: string[] = [];
+    try {
+      const toFetch: { layer: Descriptor; diffId: string; index: number }[] = [];
+      for (let i = 0; i < image.layers.length && !present; i++) {
+        const layer = image.layers[i]!;
+        const diffId = diffIds[i]!;
+        this.hold(diffId);
+        holding.push(diffId);
+        if (toFetch.some((t) => t.diffId === diffId)) continue;
+        if (await this.opts.images.hasContent(diffId)) sink.write({ status: 'Already exists', progressDetail: {}, id: shortId(layer.digest) });
+        else toFetch.push({ layer, diffId, index: i });
+      }
+      for (const { layer } of toFetch) sink.write({ status: 'Pulling fs layer', progressDetail: {}, id: shortId(layer.digest) });
+      await runLimited(toFetch, CONCURRENT_DOWNLOADS, async ({ layer, diffId }) => {
+        const id = shortId(layer.digest);
+        const downloading = new ByteProgress(sink, id, 'Downloading', layer.size);
+        const extracting = new ByteProgress(sink, id, 'Extracting', layer.size);
+        downloaded.push(diffId);
+        await this.opts.downloads.fetch({ client, repoPath: remote.path, layer, diffId }, (event) => {
+          if (event.kind === 'downloading') downloading.update(event.current);
+          else if (event.kind === 'verifying') sink.write({ status: 'Verifying Checksum', progressDetail: {}, id });
+          else if (event.kind === 'downloaded') sink.write({ status: 'Download complete', progressDetail: {}, id });
+          else extracting.update(event.current);
+        });
+      });
+      const fetchedIndexes = new Set(toFetch.map((t) => t.index));
+      const repoDigest = `${ref.name}@${top.digest}`;
+      const { updated } = await this.opts.images.addPulledImage(ctx, configBytes, {
+        ...(ref.digest === undefined ? { tag: familiar } : {}),
+        repoDigest,
+        onLayer: (index, phase) => {
+          if (phase === 'done' && fetchedIndexes.has(index)) sink.write({ status: 'Pull complete', progressDetail: {}, id: shortId(image.layers[index]!.digest) });
+        },
+      });
+      for (let i = 0; i < image.layers.length; i++) {
+        const { digest, size, mediaType } = image.layers[i]!;
+        if (mediaType === MEDIA.dockerLayerGzip || mediaType === MEDIA.ociLayerGzip) {
+          await this.opts.locations.add(ctx, diffIds[i]!, { digest, size, mediaType }, `${remote.domain}/${remote.path}`);
+        }
+      }
+      sink.write({ status: `Digest: ${top.digest}` });
+      sink.write({ status: updated ? `Status: Downloaded newer image for ${familiar}` : `Status: Image is up to date for ${familiar}` });
+    } catch (err) {
+      this.release(holding);
+      holding.length = 0;
+      const orphans = downloaded.filter((d) => !this.held.has(d));
+      await this.opts.images.releaseUnusedContent(orphans).catch((e: unknown) => this.opts.logger.error({ err: e }, 'cleanup after a failed pull'));
+      throw err;
+    } finally {
+      this.release(holding);
+    }
+  }
+
+  private async fetchConfig(client: RegistryClient, repoPath: string, descriptor: Descriptor): Promise<Buffer> {
+    if (descriptor.size > CONFIG_LIMIT) throw invalidArgument(`image config of ${descriptor.size} bytes is too large`);
+    const response = await client.openBlob(repoPath, descriptor.digest);
+    const bytes = await readBody(response, CONFIG_LIMIT);
+    if (bytes.length !== descriptor.size || sha256Digest(bytes) !== descriptor.digest) {
+      throw invalidArgument(`image config verification failed for digest ${descriptor.digest}`);
+    }
+    return bytes;
+  }
+
+  private hold(diffId: string): void {
+    this.held.set(diffId, (this.held.get(diffId) ?? 0) + 1);
+  }
+
+  private release(diffIds: string[]): void {
+    for (const d of diffIds) {
+      const n = (this.held.get(d) ?? 1) - 1;
+      if (n <= 0) this.held.delete(d);
+      else this.held.set(d, n);
+    }
+  }
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; the first failure fails the whole. */
+export async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  });
+  const results = await Promise.allSettled(lanes);
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
