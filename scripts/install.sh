@@ -16,6 +16,8 @@ fi
 
 # Package → a file it installs; a package counts as present when dpkg says so.
 PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr)
+# The registry peer of pull/push tests (distribution 2.8), htpasswd for its basic auth.
+PACKAGES+=(docker-registry apache2-utils)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -25,6 +27,8 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 docker_units=(docker.service docker.socket containerd.service)
+# Tests start their own registries on random loopback ports; the packaged one stays off.
+docker_units+=(docker-registry.service)
 
 if ((${#missing[@]} > 0)); then
   echo "install.sh: installing ${missing[*]}"

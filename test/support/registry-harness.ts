@@ -19,7 +19,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createSign, randomUUID, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -243,4 +243,57 @@ async function startTokenIssuer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${port}` };
+}
+
+export interface CountingProxy {
+  /** `127.0.0.1:<port>`: use it in image references instead of the registry's host. */
+  readonly host: string;
+  /** Blob GETs the proxy forwarded, optionally of one digest. */
+  blobGets(digest?: string): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A loopback HTTP proxy in front of a registry that counts blob GETs and holds each blob
+ * response back for `blobDelayMs` before forwarding it, so a test can make concurrent pulls
+ * overlap for certain.
+ */
+export async function startCountingProxy(registry: RegistryInstance, blobDelayMs: number): Promise<CountingProxy> {
+  const gets: string[] = [];
+  const target = new URL(registry.url);
+  const server = createHttpServer((req, res) => {
+    const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
+    const forward = (): void => {
+      const upstream = httpRequest(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } },
+        (up) => {
+          // Locations name the registry; keep the client on the proxy.
+          const headers = { ...up.headers };
+          if (typeof headers.location === 'string') headers.location = headers.location.replace(registry.url, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+          res.writeHead(up.statusCode ?? 502, headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (blob && req.method === 'GET') {
+      gets.push(blob[1]!);
+      setTimeout(forward, blobDelayMs);
+    } else {
+      forward();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    unregister();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  const unregister = stopOnSignal(stop);
+  return { host: `127.0.0.1:${port}`, blobGets: (digest) => gets.filter((d) => digest === undefined || d === digest).length, stop };
 }

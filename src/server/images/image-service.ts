@@ -328,24 +328,22 @@ export class ImageService implements ImageResolver {
 
   /**
    * Records a pulled image (config bytes given, layer tars already in the content store by
-   * diff id), tags it and records its repo digest. `updated` is false when the reference
-   * already named this image ("Image is up to date").
+   * diff id), tags it and records its repo digest.
    */
   async addPulledImage(
     ctx: RequestContext,
     configBytes: Buffer,
     options: { tag?: string; repoDigest: string; onLayer?: (index: number, phase: 'extracting' | 'done') => void },
-  ): Promise<{ id: string; updated: boolean }> {
+  ): Promise<{ id: string }> {
     return this.exclusive(async () => {
       const id = sha256Digest(configBytes);
       const config = parseImageConfig(configBytes);
       const ref = options.tag ?? options.repoDigest;
-      const before = await this.find(ctx, ref).catch(() => undefined);
       await this.addImage(ctx, configBytes, config.rootfs.diff_ids.map((d) => () => this.content.open(d)), undefined, options.onLayer);
       if (options.tag !== undefined) await this.addTag(ctx, id, options.tag);
       await this.addRepoDigest(ctx, id, options.repoDigest);
       this.event(ctx, 'pull', ref, ref);
-      return { id, updated: before?.value.id !== id };
+      return { id };
     });
   }
 

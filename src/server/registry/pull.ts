@@ -19,18 +19,17 @@ export interface PulledImageStore {
   /**
    * Records an image whose config bytes are given and whose layer tars (by diff id) are in the
    * content store; tags it and records its repo digest. `onLayer` hears each layer's unpack.
-   * `updated` is false when the tag already named this very image.
    */
   addPulledImage(
     ctx: RequestContext,
     configBytes: Buffer,
     options: { tag?: string; repoDigest: string; onLayer?: (index: number, phase: 'extracting' | 'done') => void },
-  ): Promise<{ id: string; updated: boolean }>;
+  ): Promise<{ id: string }>;
   /** Deletes these content blobs unless an image uses them. */
   releaseUnusedContent(digests: string[]): Promise<void>;
   hasContent(digest: string): Promise<boolean>;
-  /** Resolves when the tenant has the image (by id), rejects otherwise. */
-  find(ctx: RequestContext, ref: string): Promise<unknown>;
+  /** The tenant's image a reference or id names; rejects when there is none. */
+  find(ctx: RequestContext, ref: string): Promise<{ value: { id: string } }>;
   readonly content: { read(digest: string): Promise<Buffer> };
 }
 
@@ -110,6 +109,11 @@ export class ImagePuller {
       throw invalidArgument(`invalid image: the manifest lists ${image.layers.length} layers, the config ${diffIds.length}`);
     }
 
+    // What the reference named before, for "Image is up to date" versus "Downloaded newer image".
+    const previousId = await this.opts.images.find(ctx, ref.digest !== undefined ? `${ref.name}@${ref.digest}` : familiar).then(
+      (r) => r.value.id,
+      () => undefined,
+    );
     sink.write({ status: `Pulling from ${remote.path}`, id: tagOrDigest });
     const downloaded: string[] = [];
     const holding: string[] = [];
@@ -137,15 +141,23 @@ export class ImagePuller {
           else extracting.update(event.current);
         });
       });
-      const fetchedIndexes = new Set(toFetch.map((t) => t.index));
+      // "Pull complete" once a downloaded layer is unpacked — or, when a concurrent pull of the
+      // same image recorded it first, once the image is there.
+      const unreported = new Set(toFetch.map((t) => t.index));
+      const complete = (index: number): void => {
+        if (!unreported.delete(index)) return;
+        sink.write({ status: 'Pull complete', progressDetail: {}, id: shortId(image.layers[index]!.digest) });
+      };
       const repoDigest = `${ref.name}@${top.digest}`;
-      const { updated } = await this.opts.images.addPulledImage(ctx, configBytes, {
+      const { id } = await this.opts.images.addPulledImage(ctx, configBytes, {
         ...(ref.digest === undefined ? { tag: familiar } : {}),
         repoDigest,
         onLayer: (index, phase) => {
-          if (phase === 'done' && fetchedIndexes.has(index)) sink.write({ status: 'Pull complete', progressDetail: {}, id: shortId(image.layers[index]!.digest) });
+          if (phase === 'done') complete(index);
         },
       });
+      for (const index of [...unreported]) complete(index);
+      const updated = previousId !== id;
       for (let i = 0; i < image.layers.length; i++) {
         const { digest, size, mediaType } = image.layers[i]!;
         if (mediaType === MEDIA.dockerLayerGzip || mediaType === MEDIA.ociLayerGzip) {
