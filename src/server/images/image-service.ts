@@ -347,22 +347,22 @@ export class ImageService implements ImageResolver {
     });
   }
 
-  /** Records `name@digest` on the image (after a push), moving it off any other image. */
+  /**
+   * Records `name@digest` on the image (after a push). As dockerd's reference store, a digest
+   * reference another image already holds stays there (a digest names one manifest; when a
+   * manifest list resolves to another platform's image, the first image keeps it).
+   */
   async recordRepoDigest(ctx: RequestContext, id: string, repoDigest: string): Promise<void> {
     await this.exclusive(() => this.addRepoDigest(ctx, id, repoDigest));
   }
 
   private async addRepoDigest(ctx: RequestContext, id: string, repoDigest: string): Promise<void> {
-    for (const other of await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND)) {
-      const has = other.value.repoDigests.includes(repoDigest);
-      if (other.value.id !== id && has) {
-        const repoDigests = other.value.repoDigests.filter((d) => d !== repoDigest);
-        await this.opts.store.update(ctx, IMAGE_KIND, other.id, { value: { ...other.value, repoDigests }, expectedRevision: other.revision });
-      } else if (other.value.id === id && !has) {
-        const repoDigests = [...other.value.repoDigests, repoDigest];
-        await this.opts.store.update(ctx, IMAGE_KIND, other.id, { value: { ...other.value, repoDigests }, expectedRevision: other.revision });
-      }
-    }
+    const all = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
+    if (all.some((r) => r.value.repoDigests.includes(repoDigest))) return;
+    const mine = all.find((r) => r.value.id === id);
+    if (mine === undefined) throw notFound(`No such image: ${id}`);
+    const repoDigests = [...mine.value.repoDigests, repoDigest];
+    await this.opts.store.update(ctx, IMAGE_KIND, mine.id, { value: { ...mine.value, repoDigests }, expectedRevision: mine.revision });
   }
 
   /** Deletes content blobs (layers a failed pull downloaded) that no image uses. */

@@ -114,7 +114,8 @@ export class ImagePuller {
       (r) => r.value.id,
       () => undefined,
     );
-    sink.write({ status: `Pulling from ${remote.path}`, id: tagOrDigest });
+    // dockerd names a by-digest pull by its whole reference, a by-tag pull by its tag.
+    sink.write({ status: `Pulling from ${remote.path}`, id: ref.digest !== undefined ? familiar : tagOrDigest });
     const downloaded: string[] = [];
     const holding: string[] = [];
     try {
