@@ -84,7 +84,7 @@ test('push, rmi, pull back by tag and by digest: same image id, RepoDigests, run
   const byDigest = `${registry.host}/roundtrip/busybox@${digest[1]}`;
   await dockerOk(berth.env, ['rmi', ref]);
   const out = await dockerOk(berth.env, ['pull', byDigest]);
-  assert.match(out, new RegExp(`^${digest[1]}: Pulling from roundtrip/busybox$`, 'm'));
+  assert.match(out, new RegExp(`^${byDigest.replace(/[.]/g, '\\.')}: Pulling from roundtrip/busybox$`, 'm'));
   assert.equal(await inspect(byDigest, '{{.Id}}'), id);
   assert.deepEqual(JSON.parse(await inspect(byDigest, '{{json .RepoTags}}')), [BUSYBOX_IMAGE]);
   await dockerOk(berth.env, ['rmi', byDigest]);
@@ -151,7 +151,7 @@ test('a multi-platform index: the host platform by default, --platform picks ano
   assert.match(out, new RegExp(`^Digest: ${index.digest}$`, 'm'));
   assert.equal(await inspect(ref, '{{.Id}}'), ids.amd64);
   assert.equal(await inspect(ref, '{{.Architecture}}'), 'amd64');
-  assert.deepEqual(JSON.parse(await inspect(ref, '{{json .RepoDigests}}')), [`${registry.host}/${repo}@${index.digest}`]);
+  assert.ok((JSON.parse(await inspect(ref, '{{json .RepoDigests}}')) as string[]).includes(`${registry.host}/${repo}@${index.digest}`));
 
   await dockerOk(berth.env, ['pull', '--platform', 'linux/arm64', ref]);
   assert.equal(await inspect(ref, '{{.Id}}'), ids.arm64);
