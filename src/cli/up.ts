@@ -79,6 +79,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   const services: Services = { containers, containerIo, exec, images, events, system, registry };
 
   await containers.reconcile();
+  await registry.reconcile();
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const listeners = await listenOn(app.server, addresses);

@@ -259,3 +259,32 @@ test('a layer larger than one chunk goes up in chunks and comes back intact', as
   assert.equal(await inspect(tag, '{{.Id}}'), image.id);
   await dockerOk(berth.env, ['rmi', tag]);
 });
+
+test('Berth killed mid-pull: on restart the half-pulled layers and temp files are gone', async () => {
+  const tag = `${registry.host}/crash/app:v1`;
+  const image = await randomImageTar(fixtures, 'crash', tag, [300_000, 300_000]);
+  await dockerOk(berth.env, ['load', '-i', image.path]);
+  await dockerOk(berth.env, ['push', tag]);
+  await dockerOk(berth.env, ['rmi', tag]);
+  const before = await contentFiles();
+  const manifest = await getManifest(registry.url, 'crash/app', 'v1');
+  const layers = (manifest.json.layers as { digest: string }[]).map((l) => l.digest);
+  // The last layer hangs for a minute; the others arrive at once.
+  const proxy = await startCountingProxy(registry, (digest) => (digest === layers[2] ? 60_000 : 0));
+  try {
+    const pull = docker(berth.env, ['pull', `${proxy.host}/crash/app:v1`], { timeoutMs: 30_000 });
+    const deadline = Date.now() + 20_000;
+    while (proxy.blobGets(layers[2]) === 0 || (await contentFiles()).length < before.length + 1) {
+      assert.ok(Date.now() < deadline, 'the pull did not get halfway');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await berth.kill();
+    await pull;
+    assert.ok((await contentFiles()).length > before.length, 'the killed pull left content to repair');
+    await berth.restart();
+    assert.deepEqual(await contentFiles(), before);
+    assert.equal((await docker(berth.env, ['image', 'inspect', tag])).code, 1);
+  } finally {
+    await proxy.stop();
+  }
+});

@@ -255,10 +255,11 @@ export interface CountingProxy {
 
 /**
  * A loopback HTTP proxy in front of a registry that counts blob GETs and holds each blob
- * response back for `blobDelayMs` before forwarding it, so a test can make concurrent pulls
- * overlap for certain.
+ * request back for `blobDelayMs` (or a per-digest delay) before forwarding it, so a test can
+ * make concurrent pulls overlap, or catch a pull halfway, for certain.
  */
-export async function startCountingProxy(registry: RegistryInstance, blobDelayMs: number): Promise<CountingProxy> {
+export async function startCountingProxy(registry: RegistryInstance, blobDelayMs: number | ((digest: string) => number)): Promise<CountingProxy> {
+  const delayOf = typeof blobDelayMs === 'number' ? () => blobDelayMs : blobDelayMs;
   const gets: string[] = [];
   const target = new URL(registry.url);
   const server = createHttpServer((req, res) => {
@@ -279,7 +280,8 @@ export async function startCountingProxy(registry: RegistryInstance, blobDelayMs
     };
     if (blob && req.method === 'GET') {
       gets.push(blob[1]!);
-      setTimeout(forward, blobDelayMs);
+      const timer = setTimeout(forward, delayOf(blob[1]!));
+      res.on('close', () => clearTimeout(timer));
     } else {
       forward();
     }

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../../common/context.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { sha256Digest } from '../../agent/images/digest.js';
 import { parseImageConfig } from '../images/image-record.js';
+import type { Store } from '../store/store.js';
 import { familiarString, type ImageReference } from '../images/reference.js';
 import type { RegistryCredentials } from './auth.js';
 import type { RegistryEndpoints } from './endpoint.js';
@@ -31,6 +33,17 @@ export interface PulledImageStore {
   /** The tenant's image a reference or id names; rejects when there is none. */
   find(ctx: RequestContext, ref: string): Promise<{ value: { id: string } }>;
   readonly content: { read(digest: string): Promise<Buffer> };
+}
+
+/**
+ * Durable note of what a running pull may leave in the content store ("registry-pull", per
+ * tenant, id random): written before the first layer download, deleted when the pull ends.
+ * A note found at start-up belongs to a pull that died with Berth; reconcile releases its
+ * layers unless an image uses them.
+ */
+export const PULL_NOTE_KIND = 'registry-pull';
+export interface PullNote {
+  diffIds: string[];
 }
 
 export interface PullRequest {
@@ -65,9 +78,18 @@ export class ImagePuller {
       downloads: LayerDownloads;
       locations: BlobLocations;
       endpoints: RegistryEndpoints;
+      store: Store;
       logger: Logger;
     },
   ) {}
+
+  /** Start-up: releases what pulls that died with the previous Berth had downloaded. */
+  async reconcile(): Promise<void> {
+    for (const note of await this.opts.store.listAllTenants<PullNote>(PULL_NOTE_KIND)) {
+      await this.opts.images.releaseUnusedContent(note.value.diffIds);
+      await this.opts.store.delete({ tenant: note.tenant, requestId: 'reconcile' }, PULL_NOTE_KIND, note.id);
+    }
+  }
 
   async pull(ctx: RequestContext, request: PullRequest, sink: ProgressSink): Promise<void> {
     const ref = request.reference;
@@ -118,6 +140,7 @@ export class ImagePuller {
     sink.write({ status: `Pulling from ${remote.path}`, id: ref.digest !== undefined ? familiar : tagOrDigest });
     const downloaded: string[] = [];
     const holding: string[] = [];
+    let note: string | undefined;
     try {
       const toFetch: { layer: Descriptor; diffId: string; index: number }[] = [];
       for (let i = 0; i < image.layers.length && !present; i++) {
@@ -128,6 +151,10 @@ export class ImagePuller {
         if (toFetch.some((t) => t.diffId === diffId)) continue;
         if (await this.opts.images.hasContent(diffId)) sink.write({ status: 'Already exists', progressDetail: {}, id: shortId(layer.digest) });
         else toFetch.push({ layer, diffId, index: i });
+      }
+      if (toFetch.length > 0) {
+        note = randomUUID();
+        await this.opts.store.create<PullNote>(ctx, PULL_NOTE_KIND, { id: note, value: { diffIds: toFetch.map((t) => t.diffId) } });
       }
       for (const { layer } of toFetch) sink.write({ status: 'Pulling fs layer', progressDetail: {}, id: shortId(layer.digest) });
       await runLimited(toFetch, CONCURRENT_DOWNLOADS, async ({ layer, diffId }) => {
@@ -175,6 +202,7 @@ export class ImagePuller {
       throw err;
     } finally {
       this.release(holding);
+      if (note !== undefined) await this.opts.store.delete(ctx, PULL_NOTE_KIND, note).catch((e: unknown) => this.opts.logger.warn({ err: e }, 'dropping a pull note'));
     }
   }
 

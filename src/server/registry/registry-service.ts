@@ -1,3 +1,4 @@
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RequestContext } from '../../common/context.js';
 import { invalidArgument } from '../../common/errors.js';
@@ -52,6 +53,7 @@ export class RegistryService {
   private readonly credentials: CredentialStore;
   private readonly puller: ImagePuller;
   private readonly pusher: ImagePusher;
+  private readonly tmpDir: string;
 
   constructor(private readonly opts: RegistryServiceOptions) {
     this.endpoints = new RegistryEndpoints(opts.insecureRegistries);
@@ -59,8 +61,19 @@ export class RegistryService {
     const locations = new BlobLocations(opts.store);
     const tmpDir = join(opts.dataRoot, 'images', 'tmp');
     const downloads = new LayerDownloads(opts.images.content, tmpDir);
-    this.puller = new ImagePuller({ images: opts.images, downloads, locations, endpoints: this.endpoints, logger: opts.logger });
+    this.puller = new ImagePuller({ images: opts.images, downloads, locations, endpoints: this.endpoints, store: opts.store, logger: opts.logger });
+    this.tmpDir = tmpDir;
     this.pusher = new ImagePusher({ images: opts.images, locations, endpoints: this.endpoints, tmpDir, logger: opts.logger });
+  }
+
+  /**
+   * Start-up repair after a crash: temp files of downloads and pushes that were cut off, and
+   * layers of pulls that never finished (see PullNote).
+   */
+  async reconcile(): Promise<void> {
+    const names = await readdir(this.tmpDir).catch(() => [] as string[]);
+    for (const name of names.filter((n) => /^(blob|push)-[0-9a-f]+$/.test(n))) await rm(join(this.tmpDir, name), { force: true });
+    await this.puller.reconcile();
   }
 
   /** `docker login`: validates against the registry, then keeps the credentials for the tenant. */
