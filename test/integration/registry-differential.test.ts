@@ -66,8 +66,9 @@ test('an image dockerd pushed: Berth pulls it by tag and by digest with the same
   const [againD, againB] = await Promise.all([dockerOk(dockerd.env, ['pull', ref]), dockerOk(berth.env, ['pull', ref])]);
   assert.equal(againB, againD);
 
-  // By digest, after removing the image on both sides.
-  await Promise.all([dockerOk(dockerd.env, ['rmi', ref]), dockerOk(berth.env, ['rmi', ref])]);
+  // Removing the tag takes the repository's digest reference and the image with it.
+  const [rmiD, rmiB] = await Promise.all([dockerOk(dockerd.env, ['rmi', ref]), dockerOk(berth.env, ['rmi', ref])]);
+  assert.deepEqual(sortedLines(rmiB), sortedLines(rmiD));
   const byDigest = `${registry.host}/diff/app@${digest}`;
   const [dOut, bOut] = await Promise.all([dockerOk(dockerd.env, ['pull', byDigest]), dockerOk(berth.env, ['pull', byDigest])]);
   assert.deepEqual(sortedLines(bOut), sortedLines(dOut));
@@ -75,6 +76,9 @@ test('an image dockerd pushed: Berth pulls it by tag and by digest with the same
   assert.equal(b2.Id, d2.Id);
   assert.deepEqual(b2.RepoDigests, d2.RepoDigests);
   assert.deepEqual(b2.RepoTags, d2.RepoTags);
+  // By id: the digest reference goes, then the image.
+  const [rmiD2, rmiB2] = await Promise.all([dockerOk(dockerd.env, ['rmi', d2.Id]), dockerOk(berth.env, ['rmi', b2.Id])]);
+  assert.deepEqual(sortedLines(rmiB2), sortedLines(rmiD2));
 });
 
 test('a multi-platform index: both pick the same image for the host and for --platform linux/arm64', async () => {

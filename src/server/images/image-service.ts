@@ -486,7 +486,7 @@ export class ImageService implements ImageResolver {
         }
         if (tagsLeft.length + digestsLeft.length > 0) return items;
         quiet = true;
-      } else if (new Set(image.repoTags.map(repositoryOf)).size <= 1) {
+      } else if (new Set([...image.repoTags, ...image.repoDigests].map((r) => repositoryOf(r.split('@')[0]!))).size <= 1) {
         const blocker = this.conflictOf(image, containers, options.force ? 'hard' : 'hard+stopped', false);
         if (blocker) throw blocker;
         for (const tag of [...image.repoTags, ...image.repoDigests]) {
