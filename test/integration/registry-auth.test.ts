@@ -120,5 +120,5 @@ test('POST /auth without a body is a 400 in Docker\'s shape', async () => {
 test('login to a registry that is not there says so', async () => {
   const result = await docker(berth.env, ['login', '-u', 'alice', '--password-stdin', '127.0.0.1:1'], { input: 'x' });
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /connection refused/);
+  assert.equal(result.stderr.trim(), 'Error response from daemon: Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused');
 });

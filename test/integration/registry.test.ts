@@ -104,7 +104,7 @@ test('tag + push to another repository of the same registry mounts the layer', a
   await dockerOk(berth.env, ['rmi', first, second]);
 });
 
-test('unknown tag and repository: Docker\'s not-found message, nothing stored', async () => {
+test('unknown tag, untagged push, wrong platform: Docker\'s messages, nothing stored', async () => {
   const before = await contentFiles();
   const result = await docker(berth.env, ['pull', `${registry.host}/roundtrip/busybox:nope`]);
   assert.equal(result.code, 1);
@@ -112,7 +112,11 @@ test('unknown tag and repository: Docker\'s not-found message, nothing stored', 
   assert.deepEqual(await contentFiles(), before);
   const push = await docker(berth.env, ['push', `${registry.host}/never/tagged:v1`]);
   assert.equal(push.code, 1);
-  assert.match(push.stderr + push.stdout, /tag does not exist|does not exist locally/);
+  assert.match(push.stderr, new RegExp(`^An image does not exist locally with the tag: ${registry.host.replace(/[.]/g, '\\.')}/never/tagged$`, 'm'));
+  const platform = await docker(berth.env, ['pull', '--platform', 'linux/arm64', `${registry.host}/mount/a:v1`]);
+  assert.equal(platform.code, 1);
+  assert.match(platform.stderr, /was found but does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64/);
+  assert.deepEqual(await contentFiles(), before);
 });
 
 test('a multi-platform index: the host platform by default, --platform picks another, a missing one is refused', async () => {

@@ -76,7 +76,10 @@ export function describeRequest(method: string, url: string): string {
 
 function transportError(method: string, url: string, err: Error): Error {
   const code = (err as { code?: string }).code;
-  const reason = code === 'ECONNREFUSED' ? 'connection refused' : err.message;
+  // Go's wording, which dockerd's messages carry and scripts match on.
+  const target = new URL(url);
+  const port = target.port || (target.protocol === 'https:' ? '443' : '80');
+  const reason = code === 'ECONNREFUSED' ? `dial tcp ${target.hostname}:${port}: connect: connection refused` : err.message;
   return unavailable(`${describeRequest(method, url)}: ${reason}`, err);
 }
 

@@ -85,7 +85,7 @@ export function parsePlatform(value: string | undefined): Platform {
     throw invalidArgument(`"${value}": unknown operating system or architecture: invalid argument`);
   }
   const arch = normalizeArch(parts[1]!);
-  const variant = parts[2] ?? (arch === 'arm64' ? 'v8' : undefined);
+  const variant = parts[2];
   return { os: parts[0]!, architecture: arch, ...(variant ? { variant } : {}) };
 }
 

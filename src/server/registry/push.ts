@@ -74,7 +74,7 @@ export class ImagePusher {
     }
     sink.write({ status: `The push refers to repository [${remote.domain === 'docker.io' ? `docker.io/${remote.path}` : request.name}]` });
     if (targets.length === 0) {
-      throw notFound(request.tag !== undefined ? `tag does not exist: ${request.name}:${request.tag}` : `An image does not exist locally with the tag: ${request.name}`);
+      throw notFound(`An image does not exist locally with the tag: ${request.name}`);
     }
     const client = new RegistryClient(this.opts.endpoints.resolve(remote.domain), request.credentials);
     const repository = `${remote.domain}/${remote.path}`;

@@ -50,7 +50,8 @@ test('parseManifest refuses schema 1, bad JSON and malformed descriptors', () =>
 
 test('parsePlatform normalizes what --platform accepts', () => {
   assert.deepEqual(parsePlatform('linux/amd64'), { os: 'linux', architecture: 'amd64' });
-  assert.deepEqual(parsePlatform('linux/aarch64'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  assert.deepEqual(parsePlatform('linux/aarch64'), { os: 'linux', architecture: 'arm64' });
+  assert.deepEqual(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
   assert.deepEqual(parsePlatform('linux/arm/v7'), { os: 'linux', architecture: 'arm', variant: 'v7' });
   assert.throws(() => parsePlatform('linux'), (err: unknown) => isKind(err, 'InvalidArgument'));
   assert.throws(() => parsePlatform('linux//v7'), (err: unknown) => isKind(err, 'InvalidArgument'));
@@ -65,6 +66,7 @@ test('selectPlatform picks the matching entry, arm64 with or without variant', (
   ];
   assert.equal(selectPlatform(entries, parsePlatform('linux/amd64')).digest, digest('1'));
   assert.equal(selectPlatform(entries, parsePlatform('linux/arm64')).digest, digest('3'));
+  assert.equal(selectPlatform(entries, parsePlatform('linux/arm64/v8')).digest, digest('3'));
   assert.equal(selectPlatform(entries, parsePlatform('linux/arm/v7')).digest, digest('2'));
   assert.throws(() => selectPlatform(entries, parsePlatform('linux/arm/v6')), /no matching manifest for linux\/arm\/v6 in the manifest list entries/);
 });
