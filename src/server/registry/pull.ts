@@ -12,9 +12,20 @@ import { splitRepository } from './endpoint.js';
 import { readBody } from './http.js';
 import type { BlobLocations } from './blob-locations.js';
 import type { LayerDownloads } from './layer-downloads.js';
-import { formatPlatform, MANIFEST_ACCEPT, MEDIA, parseManifest, parsePlatform, platformMatches, selectPlatform, type Descriptor } from './manifest.js';
+import {
+  formatPlatform,
+  MANIFEST_ACCEPT,
+  MEDIA,
+  parseManifest,
+  parsePlatform,
+  platformMatches,
+  selectPlatform,
+  type Descriptor,
+  type ParsedManifest,
+  type Platform,
+} from './manifest.js';
 import { ByteProgress, shortId, type ProgressSink } from './progress.js';
-import { RegistryClient } from './registry-client.js';
+import { RegistryClient, type FetchedManifest } from './registry-client.js';
 
 /** The part of the image service a pull writes to (a narrow role, see ImageService). */
 export interface PulledImageStore {
@@ -99,19 +110,7 @@ export class ImagePuller {
     const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
     const familiar = familiarString(ref.digest === undefined && ref.tag === undefined ? { ...ref, tag: 'latest' } : ref);
 
-    const top = await client.getManifest(remote.path, tagOrDigest, MANIFEST_ACCEPT, familiar);
-    if (ref.digest !== undefined && top.digest !== ref.digest) {
-      throw invalidArgument(`manifest verification failed for digest ${ref.digest}`);
-    }
-    let manifest = parseManifest(top.bytes, top.mediaType);
-    if (manifest.kind === 'index') {
-      const entry = selectPlatform(manifest.manifests, wanted);
-      const chosen = await client.getManifest(remote.path, entry.digest, MANIFEST_ACCEPT, familiar);
-      if (chosen.digest !== entry.digest) throw invalidArgument(`manifest verification failed for digest ${entry.digest}`);
-      manifest = parseManifest(chosen.bytes, chosen.mediaType);
-      if (manifest.kind !== 'image') throw invalidArgument(`manifest list entry ${entry.digest} is itself a manifest list`);
-    }
-    const image = manifest;
+    const { top, image } = await this.resolveManifest(client, remote.path, ref, wanted, familiar);
 
     // An image this tenant already has needs no layer work at all (dockerd's shortcut).
     const present = await this.opts.images.find(ctx, image.config.digest).then(
@@ -186,12 +185,7 @@ export class ImagePuller {
       });
       for (const index of [...unreported]) complete(index);
       const updated = previousId !== id;
-      for (let i = 0; i < image.layers.length; i++) {
-        const { digest, size, mediaType } = image.layers[i]!;
-        if (mediaType === MEDIA.dockerLayerGzip || mediaType === MEDIA.ociLayerGzip) {
-          await this.opts.locations.add(ctx, diffIds[i]!, { digest, size, mediaType }, `${remote.domain}/${remote.path}`);
-        }
-      }
+      await this.recordLocations(ctx, image.layers, diffIds, `${remote.domain}/${remote.path}`);
       sink.write({ status: `Digest: ${top.digest}` });
       sink.write({ status: updated ? `Status: Downloaded newer image for ${familiar}` : `Status: Image is up to date for ${familiar}` });
     } catch (err) {
@@ -203,6 +197,40 @@ export class ImagePuller {
     } finally {
       this.release(holding);
       if (note !== undefined) await this.opts.store.delete(ctx, PULL_NOTE_KIND, note).catch((e: unknown) => this.opts.logger.warn({ err: e }, 'dropping a pull note'));
+    }
+  }
+
+  /**
+   * The manifest a reference names (`top`, whose digest becomes the repo digest) and the image
+   * manifest for `wanted` (the same one unless `top` is an index). Every manifest's bytes are
+   * checked against the digest it was asked for.
+   */
+  private async resolveManifest(
+    client: RegistryClient,
+    repoPath: string,
+    ref: ImageReference,
+    wanted: Platform,
+    familiar: string,
+  ): Promise<{ top: FetchedManifest; image: Extract<ParsedManifest, { kind: 'image' }> }> {
+    const top = await client.getManifest(repoPath, ref.digest ?? ref.tag ?? 'latest', MANIFEST_ACCEPT, familiar);
+    if (ref.digest !== undefined && top.digest !== ref.digest) throw invalidArgument(`manifest verification failed for digest ${ref.digest}`);
+    const manifest = parseManifest(top.bytes, top.mediaType);
+    if (manifest.kind === 'image') return { top, image: manifest };
+    const entry = selectPlatform(manifest.manifests, wanted);
+    const chosen = await client.getManifest(repoPath, entry.digest, MANIFEST_ACCEPT, familiar);
+    if (chosen.digest !== entry.digest) throw invalidArgument(`manifest verification failed for digest ${entry.digest}`);
+    const image = parseManifest(chosen.bytes, chosen.mediaType);
+    if (image.kind !== 'image') throw invalidArgument(`manifest list entry ${entry.digest} is itself a manifest list`);
+    return { top, image };
+  }
+
+  /** Remembers which compressed blob holds each layer, and where, for later pushes. */
+  private async recordLocations(ctx: RequestContext, layers: Descriptor[], diffIds: string[], repository: string): Promise<void> {
+    for (let i = 0; i < layers.length; i++) {
+      const { digest, size, mediaType } = layers[i]!;
+      if (mediaType === MEDIA.dockerLayerGzip || mediaType === MEDIA.ociLayerGzip) {
+        await this.opts.locations.add(ctx, diffIds[i]!, { digest, size, mediaType }, repository);
+      }
     }
   }
 
