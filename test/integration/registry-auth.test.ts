@@ -5,7 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { startRegistry, type RegistryInstance } from '../support/registry-harness.js';
@@ -102,6 +104,26 @@ for (const c of cases) {
     });
   });
 }
+
+test('token auth with refresh tokens: the CLI keeps an identity token and Berth trades it for access', async () => {
+  const registry = await startRegistry({ auth: 'token', users: { alice: 'open sesame' }, refreshTokens: true });
+  try {
+    const ref = `${registry.host}/ident:v1`;
+    await dockerOk(berth.env, ['tag', BUSYBOX_IMAGE, ref]);
+    await dockerOk(berth.env, ['login', '-u', 'alice', '--password-stdin', registry.host], { input: 'open sesame' });
+    const config = JSON.parse(await readFile(join(berth.env.DOCKER_CONFIG!, 'config.json'), 'utf8')) as { auths: Record<string, { identitytoken?: string }> };
+    assert.ok(config.auths[registry.host]?.identitytoken, 'the CLI stored the identity token Berth returned');
+    await dockerOk(berth.env, ['push', ref]);
+    await dockerOk(berth.env, ['rmi', ref]);
+    await dockerOk(berth.env, ['pull', ref]);
+    const refreshed = registry.tokenRequests.filter((r) => r.grant === 'refresh_token');
+    assert.ok(refreshed.length > 0 && refreshed.every((r) => r.status === 200 && r.account === 'alice'), JSON.stringify(registry.tokenRequests));
+    await dockerOk(berth.env, ['logout', registry.host]);
+    await dockerOk(berth.env, ['rmi', ref]);
+  } finally {
+    await registry.stop();
+  }
+});
 
 test('POST /auth without a body is a 400 in Docker\'s shape', async () => {
   const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {

@@ -9,7 +9,9 @@
  *   runs on loopback (Node http). It signs RS256 JWTs with a key and self-signed certificate
  *   made by openssl per instance; the registry trusts that certificate (rootcertbundle), and
  *   each token carries it in its `x5c` header. Valid users get every action they ask for;
- *   anonymous requests and bad passwords get 401, as Docker Hub's issuer answers.
+ *   anonymous requests and bad passwords get 401, as Docker Hub's issuer answers. With
+ *   `refreshTokens`, a login (`offline_token=true`) also gets a refresh token, which the
+ *   issuer then accepts in OAuth2's `POST /token` (grant_type=refresh_token), as Docker Hub.
  *
  * The registry's access log is kept, so a test can count requests (blobGets()).
  *
@@ -37,6 +39,8 @@ export interface RegistryOptions {
   auth?: 'none' | 'basic' | 'token';
   /** user → password, for 'basic' and 'token'. */
   users?: Record<string, string>;
+  /** Token mode: hand out refresh tokens on login (identity tokens in the docker CLI). */
+  refreshTokens?: boolean;
 }
 
 export interface RegistryInstance {
@@ -51,7 +55,7 @@ export interface RegistryInstance {
   /** GET requests for blobs answered 200, from the access log; optionally of one digest. */
   blobGets(digest?: string): number;
   /** Requests the token issuer answered, by status (token mode only). */
-  readonly tokenRequests: { status: number; account: string; scope: string }[];
+  readonly tokenRequests: { status: number; account: string; scope: string; grant: 'basic' | 'refresh_token' | 'anonymous' }[];
   logs(): string;
   stop(): Promise<void>;
 }
@@ -115,7 +119,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       const keyFile = join(baseDir, 'token-key.pem');
       const certFile = join(baseDir, 'token-cert.pem');
       await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=berth-test-token-issuer']);
-      const issuer = await startTokenIssuer(await readFile(keyFile, 'utf8'), await readFile(certFile, 'utf8'), users, tokenRequests);
+      const issuer = await startTokenIssuer(await readFile(keyFile, 'utf8'), await readFile(certFile, 'utf8'), users, tokenRequests, options.refreshTokens ?? false);
       tokenServer = issuer.server;
       authYaml = `auth:\n  token:\n    realm: ${issuer.url}/token\n    service: ${SERVICE}\n    issuer: ${ISSUER}\n    rootcertbundle: ${certFile}\n`;
     }
@@ -207,25 +211,40 @@ async function startTokenIssuer(
   certPem: string,
   users: Record<string, string>,
   requests: RegistryInstance['tokenRequests'],
+  refreshTokens: boolean,
 ): Promise<{ server: Server; url: string }> {
   const certDer = new X509Certificate(certPem).raw;
+  const refreshTokenUsers = new Map<string, string>();
   const server = createHttpServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://issuer');
-    const scopes = url.searchParams.getAll('scope');
-    const answer = (status: number, body: unknown, account = ''): void => {
-      requests.push({ status, account, scope: scopes.join(' ') });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => issue(req.method ?? 'GET', new URL(req.url ?? '/', 'http://issuer'), req.headers.authorization ?? '', Buffer.concat(chunks).toString('utf8'), res));
+  });
+  const issue = (method: string, url: URL, authorization: string, body: string, res: import('node:http').ServerResponse): void => {
+    // GET carries the request in the query (Basic credentials in the header); POST is OAuth2's form.
+    const params = method === 'POST' ? new URLSearchParams(body) : url.searchParams;
+    const scopes = method === 'POST' ? (params.get('scope') ?? '').split(' ').filter((s) => s !== '') : params.getAll('scope');
+    let grant: 'basic' | 'refresh_token' | 'anonymous' = 'anonymous';
+    const answer = (status: number, answerBody: unknown, account = ''): void => {
+      requests.push({ status, account, scope: scopes.join(' '), grant });
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(JSON.stringify(answerBody));
     };
+    const refused = { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] };
     if (url.pathname !== '/token') return answer(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
-    const header = req.headers.authorization ?? '';
-    const match = /^Basic (.+)$/i.exec(header);
-    const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
-    const user = colon > 0 ? decoded.slice(0, colon) : '';
-    const password = colon > 0 ? decoded.slice(colon + 1) : '';
-    if (user === '' || users[user] === undefined || users[user] !== password) {
-      return answer(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] }, user);
+    let user = '';
+    if (method === 'POST') {
+      grant = 'refresh_token';
+      user = (params.get('grant_type') === 'refresh_token' && refreshTokenUsers.get(params.get('refresh_token') ?? '')) || '';
+      if (user === '') return answer(401, refused);
+    } else {
+      const match = /^Basic (.+)$/i.exec(authorization);
+      const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
+      const colon = decoded.indexOf(':');
+      user = colon > 0 ? decoded.slice(0, colon) : '';
+      const password = colon > 0 ? decoded.slice(colon + 1) : '';
+      if (user !== '') grant = 'basic';
+      if (user === '' || users[user] === undefined || users[user] !== password) return answer(401, refused, user);
     }
     const access = scopes.flatMap((scope) => {
       const [type, ...rest] = scope.split(':');
@@ -234,12 +253,17 @@ async function startTokenIssuer(
     });
     const now = Math.floor(Date.now() / 1000);
     const jwtHeader = { typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] };
-    const claims = { iss: ISSUER, sub: user, aud: url.searchParams.get('service') ?? SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access };
+    const claims = { iss: ISSUER, sub: user, aud: params.get('service') ?? SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access };
     const signingInput = `${base64url(JSON.stringify(jwtHeader))}.${base64url(JSON.stringify(claims))}`;
     const signature = createSign('RSA-SHA256').update(signingInput).sign(keyPem);
     const token = `${signingInput}.${base64url(signature)}`;
-    answer(200, { token, access_token: token, expires_in: 300, issued_at: new Date(now * 1000).toISOString() }, user);
-  });
+    let refresh: string | undefined;
+    if (refreshTokens && method === 'GET' && params.get('offline_token') === 'true') {
+      refresh = randomUUID();
+      refreshTokenUsers.set(refresh, user);
+    }
+    answer(200, { token, access_token: token, expires_in: 300, issued_at: new Date(now * 1000).toISOString(), ...(refresh ? { refresh_token: refresh } : {}) }, user);
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${port}` };
