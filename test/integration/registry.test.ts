@@ -101,7 +101,18 @@ test('tag + push to another repository of the same registry mounts the layer', a
   const a = await getManifest(registry.url, 'mount/a', 'v1');
   const b = await getManifest(registry.url, 'mount/b', 'v1');
   assert.equal(a.digest, b.digest);
-  await dockerOk(berth.env, ['rmi', first, second]);
+
+  // --all-tags pushes every tag of the repository.
+  await dockerOk(berth.env, ['tag', BUSYBOX_IMAGE, `${registry.host}/mount/a:v2`]);
+  const all = await dockerOk(berth.env, ['push', '--all-tags', `${registry.host}/mount/a`]);
+  assert.match(all, /^v1: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+  assert.match(all, /^v2: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+  assert.equal((await getManifest(registry.url, 'mount/a', 'v2')).digest, a.digest);
+  // docker images --digests shows the digest next to each pushed tag.
+  const digests = await dockerOk(berth.env, ['images', '--digests', '--format', '{{.Repository}}:{{.Tag}} {{.Digest}}']);
+  const mine = digests.trim().split('\n').filter((l) => l.startsWith(`${registry.host}/mount/a:`));
+  assert.deepEqual(mine.sort(), [`${registry.host}/mount/a:v1 ${a.digest}`, `${registry.host}/mount/a:v2 ${a.digest}`]);
+  await dockerOk(berth.env, ['rmi', first, second, `${registry.host}/mount/a:v2`]);
 });
 
 test('unknown tag, untagged push, wrong platform: Docker\'s messages, nothing stored', async () => {

@@ -107,6 +107,14 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
     }
   }
 
+  /**
+   * Removes partial writes left by ingests that died with the process. Only for start-up,
+   * when no ingest can be running.
+   */
+  async abortIngests(): Promise<void> {
+    await rm(join(this.root, 'ingest'), { recursive: true, force: true });
+  }
+
   async delete(digest: Digest): Promise<void> {
     await rm(this.path(digest), { force: true });
   }

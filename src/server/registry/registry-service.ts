@@ -18,7 +18,7 @@ import { RegistryClient } from './registry-client.js';
 
 export interface RegistryServiceOptions {
   store: Store;
-  images: PulledImageStore & PushSource & { readonly content: ContentProvider & ContentIngester };
+  images: PulledImageStore & PushSource & { readonly content: ContentProvider & ContentIngester & { abortIngests(): Promise<void> } };
   dataRoot: string;
   /** dockerd's `--insecure-registry` values. */
   insecureRegistries: readonly string[];
@@ -67,10 +67,12 @@ export class RegistryService {
   }
 
   /**
-   * Start-up repair after a crash: temp files of downloads and pushes that were cut off, and
-   * layers of pulls that never finished (see PullNote).
+   * Start-up repair after a crash: temp files of downloads and pushes that were cut off,
+   * partial content-store writes, and layers of pulls that never finished (see PullNote).
+   * Runs before the API serves, so nothing is in flight.
    */
   async reconcile(): Promise<void> {
+    await this.opts.images.content.abortIngests();
     const names = await readdir(this.tmpDir).catch(() => [] as string[]);
     for (const name of names.filter((n) => /^(blob|push)-[0-9a-f]+$/.test(n))) await rm(join(this.tmpDir, name), { force: true });
     await this.puller.reconcile();
