@@ -13,7 +13,6 @@ export type ErrorKind =
   | 'AlreadyExists' // a name is taken (409)
   | 'Conflict' // the object is in a state that forbids the operation (409)
   | 'NotModified' // the operation was a no-op (304), e.g. starting a running container
-  | 'Unauthorized' // credentials missing or refused, e.g. by a registry on login (401)
   | 'Forbidden' // refused by policy (403)
   | 'NotImplemented' // a Docker feature Berth does not offer (501)
   | 'Unavailable' // a dependency is down (503)
@@ -37,8 +36,6 @@ export const alreadyExists = (message: string, cause?: unknown): BerthError =>
 export const conflict = (message: string, cause?: unknown): BerthError =>
   new BerthError('Conflict', message, { cause });
 export const notModified = (message = ''): BerthError => new BerthError('NotModified', message);
-export const unauthorized = (message: string, cause?: unknown): BerthError =>
-  new BerthError('Unauthorized', message, { cause });
 export const forbidden = (message: string): BerthError => new BerthError('Forbidden', message);
 export const notImplemented = (message: string): BerthError =>
   new BerthError('NotImplemented', message);

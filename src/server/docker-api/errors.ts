@@ -8,7 +8,6 @@ const STATUS: Record<ErrorKind, number> = {
   AlreadyExists: 409,
   Conflict: 409,
   NotModified: 304,
-  Unauthorized: 401,
   Forbidden: 403,
   NotImplemented: 501,
   Unavailable: 503,

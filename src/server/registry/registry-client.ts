@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { forbidden, isKind, notFound, unauthorized, unavailable } from '../../common/errors.js';
+import { forbidden, isKind, notFound, unauthenticated, unavailable } from '../../common/errors.js';
 import { sha256Digest } from '../../agent/images/digest.js';
 import { RegistryAuthorizer, type RegistryCredentials } from './auth.js';
 import type { Endpoint } from './endpoint.js';
@@ -77,13 +77,13 @@ export class RegistryClient {
       try {
         header = await this.auth.header([], { method: 'GET', url });
       } catch (err) {
-        if (isKind(err, 'Forbidden')) throw unauthorized(err.message);
+        if (isKind(err, 'Forbidden')) throw unauthenticated(err.message);
         throw err;
       }
       const response = await send(url, { method: 'GET', headers: header ? { authorization: header } : {}, skipTlsVerify: this.endpoint.skipTlsVerify });
       await drain(response);
       if (response.status !== 200) {
-        throw unauthorized(`login attempt to ${url} failed with status: ${response.status} ${statusText(response.status)}`);
+        throw unauthenticated(`login attempt to ${url} failed with status: ${response.status} ${statusText(response.status)}`);
       }
       return {};
     }
@@ -91,7 +91,7 @@ export class RegistryClient {
       const grant = await this.auth.token([], true, { method: 'GET', url });
       return grant.refreshToken ? { identityToken: grant.refreshToken } : {};
     } catch (err) {
-      if (isKind(err, 'Forbidden')) throw unauthorized(err.message);
+      if (isKind(err, 'Forbidden')) throw unauthenticated(err.message);
       throw err;
     }
   }

@@ -4,7 +4,7 @@ import { invalidArgument } from '../../common/errors.js';
 import type { AuthConfig } from '../registry/credentials.js';
 import type { RegistryService } from '../registry/registry-service.js';
 
-export interface AuthRouteServices {
+export interface RegistryLoginRouteServices {
   registry: RegistryService;
 }
 
@@ -22,7 +22,7 @@ const authBody = {
 } as const;
 
 /** SystemAuth: `docker login` checks credentials through the daemon. */
-export async function authRoutes(app: FastifyInstance, opts: { services: AuthRouteServices }): Promise<void> {
+export async function registryLoginRoutes(app: FastifyInstance, opts: { services: RegistryLoginRouteServices }): Promise<void> {
   app.post<{ Body: AuthConfig | undefined }>('/auth', { schema: { body: authBody } }, async (request) => {
     if (request.body === undefined || request.body === null) throw invalidArgument('missing login credentials');
     return opts.services.registry.login(operatorContext(request.id), request.body);
