@@ -39,11 +39,11 @@ const SIGCHLD = 17;
 const withCaps = (...extra: string[]): string[] => [...DEFAULT_CAPABILITIES, ...extra];
 
 describe('defaultSeccompProfile', () => {
-  test('shape: allowlist, EPERM default, x86_64 + x86 + x32', () => {
+  test('shape: allowlist, EPERM default, x86_64 + x86, no x32', () => {
     const p = defaultSeccompProfile(withCaps(), 'x64');
     assert.equal(p.defaultAction, 'SCMP_ACT_ERRNO');
     assert.equal(p.defaultErrnoRet, EPERM);
-    assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
     assert.deepEqual(defaultSeccompProfile([], 'arm64').architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
   });
 
