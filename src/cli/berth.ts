@@ -15,7 +15,13 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
-  .action(async (options: { dataRoot: string; execRoot: string; host: string[] }) => {
+  .addOption(
+    new Option(
+      '--allow-32bit-syscalls',
+      "let containers use the kernel's 32-bit syscall ABI (i386 binaries); off by default, which closes that attack surface to tenants",
+    ).default(false),
+  )
+  .action(async (options: { dataRoot: string; execRoot: string; host: string[]; allow32bitSyscalls: boolean }) => {
     await runUp(options);
   });
 

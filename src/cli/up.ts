@@ -19,6 +19,8 @@ export interface UpOptions {
   dataRoot: string;
   execRoot: string;
   host: string[];
+  /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
+  allow32bitSyscalls?: boolean;
 }
 
 /**
@@ -35,7 +37,12 @@ export async function runUp(options: UpOptions): Promise<void> {
 
   const store = new SqliteStore(join(dataRoot, 'berth.db'));
   const events = new EventService({ dataRoot, logger });
-  const runtime = new RuncRuntime({ execRoot, logger, initBinary: '/usr/bin/tini-static' });
+  const runtime = new RuncRuntime({
+    execRoot,
+    logger,
+    initBinary: '/usr/bin/tini-static',
+    compat32Syscalls: options.allow32bitSyscalls ?? false,
+  });
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.
   let containers: ContainerService | undefined;
