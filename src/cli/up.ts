@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../common/logging.js';
 import { operatorContext } from '../common/context.js';
@@ -14,11 +15,16 @@ import { ExecService } from '../server/containers/exec-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { CertificateAuthority } from '../server/tenancy/pki.js';
+import { TenantService } from '../server/tenancy/tenant-service.js';
+import { listenerNames } from './tls-names.js';
 
 export interface UpOptions {
   dataRoot: string;
   execRoot: string;
   host: string[];
+  /** Extra names (DNS or IP) for the TLS listener's certificate. */
+  tlsSan?: string[];
   /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
   allow32bitSyscalls?: boolean;
 }
@@ -79,12 +85,24 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfVolumes: async () => [],
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system };
+  const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
+  const tenants = new TenantService({
+    store,
+    ca,
+    ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
+  });
+  await tenants.load();
+  const tenantEndpoints = addresses.flatMap((a) =>
+    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
+  );
+  const services: Services = { containers, containerIo, exec, images, events, system, tenants, tenantEndpoints };
 
   await containers.reconcile();
   const app = await buildDockerApi(services, logger);
   await app.ready();
-  const listeners = await listenOn(app.server, addresses);
+  const tcp = addresses.filter((a) => a.kind === 'tcp');
+  const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
+  const listeners = await listenOn(app.server, addresses, tls);
   events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
   logger.info({ dataRoot, execRoot, hosts: options.host }, 'berth is up');
 

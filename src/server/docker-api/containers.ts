@@ -1,6 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RequestContext } from '../../common/context.js';
-import { OPERATOR_TENANT } from '../../common/context.js';
+import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../../common/errors.js';
 import type { Services } from '../services.js';
 import type { CreateBody } from '../containers/create-config.js';
@@ -8,9 +6,9 @@ import type { WaitCondition } from '../containers/container-service.js';
 import { queryBool, queryInt, queryString } from './query.js';
 
 /** The tenant of a request; until tenancy lands every caller of the local socket is the operator. */
-export function requestContext(request: FastifyRequest): RequestContext {
-  return { tenant: OPERATOR_TENANT, requestId: request.id };
-}
+import { requestContext } from './request-context.js';
+
+export { requestContext };
 
 type IdParams = { Params: { id: string } };
 
