@@ -2,12 +2,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { AdminClient, AdminError } from './admin-client.js';
+import { POLICY_RULES } from '../server/tenancy/policy.js';
 
 interface TenantView {
   Name: string;
   State: string;
   CreatedAt: string;
   RequireToken: boolean;
+  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
   Credentials: { ID: string; Kind: string; CreatedAt: string; RevokedAt?: string; Description?: string }[];
 }
 
@@ -21,6 +23,14 @@ interface IssuedCertificate {
 }
 
 const DEFAULT_HOST = 'unix:///var/run/berth.sock';
+
+/** 512m, 2g, 1048576: sizes as the docker CLI takes them (binary units). */
+function parseSize(text: string): number {
+  const match = /^(\d+)([bkmg]?)$/i.exec(text.trim());
+  if (!match) throw new Error(`invalid size "${text}": use a number with an optional unit b, k, m or g`);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
+  return Number(match[1]) * unit;
+}
 
 /** Writes a DOCKER_CERT_PATH folder (ca.pem, cert.pem, key.pem) and says how to use it. */
 async function writeCertFolder(dir: string, tenant: string, issued: IssuedCertificate): Promise<string> {
@@ -118,6 +128,28 @@ export function tenantCommand(): Command {
         });
       });
   }
+
+  tenant
+    .command('policy <name>')
+    .description(`loosen what a tenant may ask for, or set its default limits; rules: ${Object.keys(POLICY_RULES).join(', ')}, cap:NAME`)
+    .addOption(host())
+    .option('--allow <rule...>', 'rules to allow (replaces the list; --allow none clears it)')
+    .option('--default-memory <size>', 'memory limit for containers that name none (e.g. 512m, 2g)')
+    .option('--default-pids <n>', 'pids limit for containers that name none')
+    .action(async (name: string, options: { host: string; allow?: string[]; defaultMemory?: string; defaultPids?: string }) => {
+      await act(options.host, async (client) => {
+        const policy: Record<string, unknown> = {};
+        if (options.allow) policy.Allow = options.allow.filter((a) => a !== 'none');
+        if (options.defaultMemory !== undefined) policy.DefaultMemory = parseSize(options.defaultMemory);
+        if (options.defaultPids !== undefined) policy.DefaultPidsLimit = Number(options.defaultPids);
+        const path = `/berth/v1/tenants/${encodeURIComponent(name)}`;
+        const view =
+          Object.keys(policy).length > 0
+            ? await client.call<TenantView>('POST', `${path}/update`, { Policy: policy })
+            : await client.call<TenantView>('GET', path);
+        return JSON.stringify(view.Policy, null, 2);
+      });
+    });
 
   tenant
     .command('rm <name>')

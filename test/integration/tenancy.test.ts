@@ -6,66 +6,19 @@
  * refused with Docker-shaped errors; a client without a certificate never gets past TLS.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { BERTH_ENTRY, startBerth, type BerthInstance } from '../support/berth-harness.js';
-import { docker, dockerOk, type DockerResult } from '../support/docker-cli.js';
+import { docker, dockerOk } from '../support/docker-cli.js';
+import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
 
-const execFileAsync = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-let berth: BerthInstance;
+let t: TenantBerth;
 let work: string;
 let port: number;
-
-/** The berth CLI against this test's Berth; resolves with its exit code and output. */
-async function berthCli(args: string[]): Promise<DockerResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [BERTH_ENTRY, ...args, '-H', berth.dockerHost], { cwd: work });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function berthOk(args: string[]): Promise<string> {
-  const result = await berthCli(args);
-  assert.equal(result.code, 0, `berth ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
-
-/** A docker CLI environment for a tenant: TLS to the tcp listener with its cert folder. */
-function tenantEnv(certDir: string, configDir: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: work,
-    DOCKER_HOST: `tcp://127.0.0.1:${port}`,
-    DOCKER_TLS_VERIFY: '1',
-    DOCKER_CERT_PATH: certDir,
-    DOCKER_CONFIG: configDir,
-  };
-}
-
-async function configDir(name: string, headers?: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(work, `config-${name}-`));
-  if (headers) await writeFile(join(dir, 'config.json'), JSON.stringify({ HttpHeaders: headers }));
-  return dir;
-}
+const berthCli = (args: string[]) => t.berthCli(args);
+const berthOk = (args: string[]) => t.berthOk(args);
 
 function credentialIds(inspectJson: string, kind: string): string[] {
   const view = JSON.parse(inspectJson) as { Credentials: { ID: string; Kind: string }[] };
@@ -77,17 +30,14 @@ describe('tenancy: identity, credentials and scoping', () => {
   let globex: NodeJS.ProcessEnv;
 
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'berth-tenancy-'));
-    port = await freePort();
-    berth = await startBerth({ extraArgs: ['-H', `tcp://127.0.0.1:${port}`] });
-    await berthOk(['tenant', 'create', 'acme', '--cert-dir', join(work, 'acme-certs')]);
-    await berthOk(['tenant', 'create', 'globex', '--cert-dir', join(work, 'globex-certs')]);
-    acme = tenantEnv(join(work, 'acme-certs'), await configDir('acme'));
-    globex = tenantEnv(join(work, 'globex-certs'), await configDir('globex'));
+    t = await startTenantBerth();
+    work = t.work;
+    port = t.port;
+    acme = await t.createTenant('acme');
+    globex = await t.createTenant('globex');
   });
   after(async () => {
-    await berth?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
+    await t?.stop();
   });
 
   test('berth tenant create hands out a cert folder and a docker context line that works', async () => {
@@ -95,7 +45,9 @@ describe('tenancy: identity, credentials and scoping', () => {
     for (const file of ['ca.pem', 'cert.pem', 'key.pem']) assert.ok((await readFile(join(work, 'initech-certs', file), 'utf8')).includes('-----BEGIN'));
     const line = /docker context create (.+)$/m.exec(out)?.[1];
     assert.ok(line, out);
-    const env = { PATH: process.env.PATH, HOME: work, DOCKER_CONFIG: await configDir('initech') };
+    // A fresh docker config of the tenant's user; only the context line points it at Berth.
+    const { DOCKER_CONFIG } = await t.tenantEnv(join(work, 'initech-certs'));
+    const env = { PATH: process.env.PATH, HOME: work, DOCKER_CONFIG };
     // The printed line, run as a user would paste it (the shell strips its quotes).
     const args = ['context', 'create', ...line.split(' ', 1), line.slice(line.indexOf(' ') + 1).replace(/^--docker "(.*)"$/, '--docker=$1')];
     await dockerOk(env, args);
@@ -192,13 +144,13 @@ describe('tenancy: identity, credentials and scoping', () => {
     assert.equal(viaTls.status, 403);
     assert.match(viaTls.body, /"message":"the admin API is served to the operator only/);
 
-    const operator = { ...berth.env };
+    const operator = { ...t.berth.env };
     assert.equal((await dockerOk(operator, ['ps', '-a', '-q'])).trim(), '');
   });
 
   test('revoked certificates, disabled tenants and tokens', async () => {
     await berthOk(['tenant', 'create', 'hooli', '--require-token', '--cert-dir', join(work, 'hooli-certs')]);
-    const noToken = tenantEnv(join(work, 'hooli-certs'), await configDir('hooli-none'));
+    const noToken = await t.tenantEnv(join(work, 'hooli-certs'));
     const missing = await docker(noToken, ['ps']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /tenant hooli requires an API token/);
@@ -206,14 +158,14 @@ describe('tenancy: identity, credentials and scoping', () => {
     const tokenOut = await berthOk(['tenant', 'token', 'hooli', '--description', 'ci']);
     const token = /^(berth_[0-9a-f]{16}_\S+)$/m.exec(tokenOut)?.[1];
     assert.ok(token, tokenOut);
-    const withToken = tenantEnv(join(work, 'hooli-certs'), await configDir('hooli-token', { Authorization: `Bearer ${token}` }));
+    const withToken = await t.tenantEnv(join(work, 'hooli-certs'), { Authorization: `Bearer ${token}` });
     assert.equal((await dockerOk(withToken, ['ps', '-q'])).trim(), '');
 
     // A token of another tenant does not open hooli's door, nor a forged one.
     const acmeToken = /^(berth_\S+)$/m.exec(await berthOk(['tenant', 'token', 'acme']))?.[1];
-    const crossed = tenantEnv(join(work, 'hooli-certs'), await configDir('hooli-cross', { Authorization: `Bearer ${acmeToken}` }));
+    const crossed = await t.tenantEnv(join(work, 'hooli-certs'), { Authorization: `Bearer ${acmeToken}` });
     assert.match((await docker(crossed, ['ps'])).stderr, /belongs to another tenant/);
-    const forged = tenantEnv(join(work, 'hooli-certs'), await configDir('hooli-forged', { Authorization: `Bearer ${token!.slice(0, -4)}AAAA` }));
+    const forged = await t.tenantEnv(join(work, 'hooli-certs'), { Authorization: `Bearer ${token!.slice(0, -4)}AAAA` });
     assert.match((await docker(forged, ['ps'])).stderr, /the API token is not valid/);
 
     const [tokenId] = credentialIds(await berthOk(['tenant', 'inspect', 'hooli']), 'token');
@@ -241,8 +193,8 @@ describe('tenancy: identity, credentials and scoping', () => {
   });
 
   test('tenants and credentials survive a SIGKILL of Berth', async () => {
-    await berth.kill();
-    await berth.restart();
+    await t.berth.kill();
+    await t.berth.restart();
     assert.equal((await dockerOk(globex, ['ps', '-a', '-q'])).trim(), '');
     assert.match((await docker(acme, ['ps'])).stderr, /the client certificate was revoked/);
     assert.match(await berthOk(['tenant', 'ls', '-q']), /^acme\nglobex\nhooli$/m);

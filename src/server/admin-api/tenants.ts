@@ -1,9 +1,27 @@
 import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../../common/errors.js';
 import type { TenantService, TenantState } from '../tenancy/tenant-service.js';
+import type { TenantPolicy } from '../tenancy/policy.js';
 import { requireOperator } from '../docker-api/auth.js';
 
 type NameParams = { Params: { name: string } };
+
+function policyChange(raw: unknown): Partial<TenantPolicy> | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument('Policy must be an object');
+  const p = raw as Record<string, unknown>;
+  const out: Partial<TenantPolicy> = {};
+  if (p.Allow !== undefined) {
+    if (!Array.isArray(p.Allow) || !p.Allow.every((a) => typeof a === 'string')) throw invalidArgument('Policy.Allow must be a list of rule ids');
+    out.allow = p.Allow as string[];
+  }
+  for (const [field, key] of [['DefaultMemory', 'defaultMemory'], ['DefaultPidsLimit', 'defaultPidsLimit']] as const) {
+    if (p[field] === undefined) continue;
+    if (typeof p[field] !== 'number') throw invalidArgument(`Policy.${field} must be a number`);
+    out[key] = p[field];
+  }
+  return out;
+}
 
 function optionalString(body: unknown, key: string): string | undefined {
   const value = (body as Record<string, unknown> | undefined)?.[key];
@@ -43,9 +61,11 @@ export async function tenantAdminRoutes(app: FastifyInstance, opts: { tenants: T
     const state = optionalString(request.body, 'State');
     if (state !== undefined && state !== 'active' && state !== 'disabled') throw invalidArgument('State must be "active" or "disabled"');
     const requireToken = optionalBool(request.body, 'RequireToken');
+    const policy = policyChange((request.body as Record<string, unknown> | undefined)?.Policy);
     return tenants.update(request.params.name, {
       ...(state !== undefined ? { state: state as TenantState } : {}),
       ...(requireToken !== undefined ? { requireToken } : {}),
+      ...(policy !== undefined ? { policy } : {}),
     });
   });
 

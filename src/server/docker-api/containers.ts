@@ -7,6 +7,7 @@ import { queryBool, queryInt, queryString } from './query.js';
 
 /** The tenant of a request; until tenancy lands every caller of the local socket is the operator. */
 import { requestContext } from './request-context.js';
+import { admitCreate, admitUpdate } from './admission.js';
 
 export { requestContext };
 
@@ -34,7 +35,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     if (platform && !/^linux(\/(amd64|x86_64))?$/.test(platform)) {
       throw invalidArgument(`image platform ${platform} does not match the host platform linux/amd64`);
     }
-    const result = await containers.create(requestContext(request), name, (request.body ?? {}) as CreateBody);
+    const body = admitCreate(opts.services, request, (request.body ?? {}) as Record<string, unknown>);
+    const result = await containers.create(requestContext(request), name, body as CreateBody);
     return reply.code(201).send(result);
   });
 
@@ -92,7 +94,7 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
   app.post<IdParams>('/containers/:id/update', async (request) => {
     const body = request.body;
     if (typeof body !== 'object' || body === null) throw invalidArgument('invalid request body: a JSON object is required');
-    return containers.update(requestContext(request), request.params.id, body as Record<string, unknown>);
+    return containers.update(requestContext(request), request.params.id, admitUpdate(opts.services, request, body as Record<string, unknown>));
   });
 
   // ContainerDelete

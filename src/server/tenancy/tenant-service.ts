@@ -4,6 +4,7 @@ import { OPERATOR_TENANT, operatorContext, type RequestContext } from '../../com
 import type { Store, Stored } from '../store/store.js';
 import type { CertificateAuthority, IssuedCertificate } from './pki.js';
 import { normaliseSerial } from './pki.js';
+import { DEFAULT_POLICY, validatePolicyAllow, type TenantPolicy } from './policy.js';
 
 /**
  * Tenants and their credentials. The operator manages them (berth tenant ..., the admin API on
@@ -27,6 +28,8 @@ export interface TenantRecord {
   createdAt: string;
   /** Every request must also carry one of the tenant's API tokens (a second factor). */
   requireToken?: boolean;
+  /** What the operator loosened and the default limits; absent fields take DEFAULT_POLICY's. */
+  policy?: Partial<TenantPolicy>;
 }
 
 export type CredentialKind = 'certificate' | 'token';
@@ -49,6 +52,7 @@ export interface TenantView {
   State: TenantState;
   CreatedAt: string;
   RequireToken: boolean;
+  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
   Credentials: CredentialView[];
 }
 
@@ -128,12 +132,21 @@ export class TenantService {
     return this.view(this.tenant(name));
   }
 
-  async update(name: string, change: { state?: TenantState; requireToken?: boolean }): Promise<TenantView> {
+  async update(name: string, change: { state?: TenantState; requireToken?: boolean; policy?: Partial<TenantPolicy> }): Promise<TenantView> {
     const current = this.tenant(name);
+    if (change.policy?.allow) validatePolicyAllow(change.policy.allow);
+    for (const key of ['defaultMemory', 'defaultPidsLimit'] as const) {
+      const v = change.policy?.[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw invalidArgument(`${key} must be a positive integer`);
+    }
+    if (change.policy?.defaultMemory !== undefined && change.policy.defaultMemory < 6 * 1024 * 1024) {
+      throw invalidArgument('defaultMemory must be at least 6MB (Docker\'s minimum memory limit)');
+    }
     const value: TenantRecord = {
       ...current.value,
       ...(change.state !== undefined ? { state: change.state } : {}),
       ...(change.requireToken !== undefined ? { requireToken: change.requireToken } : {}),
+      ...(change.policy !== undefined ? { policy: { ...current.value.policy, ...change.policy } } : {}),
     };
     if (JSON.stringify(value) === JSON.stringify(current.value)) return this.view(current);
     const updated = await this.store.update<TenantRecord>(this.admin, TENANT_KIND, name, { value, expectedRevision: current.revision });
@@ -235,6 +248,14 @@ export class TenantService {
     if (cred!.value.tenant !== tenant) throw unauthenticated('authentication failed: the API token belongs to another tenant than the client certificate');
   }
 
+  /** The policy a tenant's requests pass; undefined for the operator (not restricted). */
+  policyOf(tenant: string): TenantPolicy | undefined {
+    if (tenant === OPERATOR_TENANT) return undefined;
+    const record = this.tenants.get(tenant);
+    // A request reaches here only after authenticate found the tenant; be strict regardless.
+    return { ...DEFAULT_POLICY, ...(record?.value.policy ?? {}) };
+  }
+
   private tenant(name: string): Stored<TenantRecord> {
     const record = this.tenants.get(name);
     if (!record) throw notFound(`No such tenant: ${name}`);
@@ -257,6 +278,10 @@ export class TenantService {
       State: record.value.state,
       CreatedAt: record.value.createdAt,
       RequireToken: record.value.requireToken ?? false,
+      Policy: (() => {
+        const p = this.policyOf(record.id)!;
+        return { Allow: p.allow, DefaultMemory: p.defaultMemory, DefaultPidsLimit: p.defaultPidsLimit };
+      })(),
       Credentials: this.credentialsOf(record.id)
         .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
         .map(credentialView),
