@@ -8,6 +8,7 @@ import { queryBool, queryInt, queryString } from './query.js';
 /** The tenant of a request; until tenancy lands every caller of the local socket is the operator. */
 import { requestContext } from './request-context.js';
 import { admitCreate, admitUpdate } from './admission.js';
+import { checkUpdateShape } from '../containers/host-config-types.js';
 
 export { requestContext };
 
@@ -94,6 +95,7 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
   app.post<IdParams>('/containers/:id/update', async (request) => {
     const body = request.body;
     if (typeof body !== 'object' || body === null) throw invalidArgument('invalid request body: a JSON object is required');
+    checkUpdateShape(body as Record<string, unknown>);
     return containers.update(requestContext(request), request.params.id, admitUpdate(opts.services, request, body as Record<string, unknown>));
   });
 

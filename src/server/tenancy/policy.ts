@@ -155,8 +155,11 @@ export function enforceCreatePolicy(policy: TenantPolicy, rawHostConfig: unknown
     }
   }
 
-  if (!(typeof hc.Memory === 'number' && hc.Memory > 0)) hc.Memory = policy.defaultMemory;
-  if (!(typeof hc.PidsLimit === 'number' && hc.PidsLimit > 0)) hc.PidsLimit = policy.defaultPidsLimit;
+  // Only "no limit" takes the default; a value of the wrong type is left for the engine's
+  // shape check to refuse, not quietly replaced.
+  const unlimited = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'number' && v <= 0);
+  if (unlimited(hc.Memory)) hc.Memory = policy.defaultMemory;
+  if (unlimited(hc.PidsLimit)) hc.PidsLimit = policy.defaultPidsLimit;
   return hc;
 }
 
