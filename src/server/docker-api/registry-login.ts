@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { operatorContext } from '../../common/context.js';
+import { requestContext } from './request-context.js';
 import { invalidArgument } from '../../common/errors.js';
 import type { AuthConfig } from '../registry/credentials.js';
 import type { RegistryService } from '../registry/registry-service.js';
@@ -25,6 +25,6 @@ const authBody = {
 export async function registryLoginRoutes(app: FastifyInstance, opts: { services: RegistryLoginRouteServices }): Promise<void> {
   app.post<{ Body: AuthConfig | undefined }>('/auth', { schema: { body: authBody } }, async (request) => {
     if (request.body === undefined || request.body === null) throw invalidArgument('missing login credentials');
-    return opts.services.registry.login(operatorContext(request.id), request.body);
+    return opts.services.registry.login(requestContext(request), request.body);
   });
 }
