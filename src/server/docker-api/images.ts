@@ -6,6 +6,8 @@ import type { ImageRecord } from '../images/image-record.js';
 import type { ImageService } from '../images/image-service.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import { streamProgress } from './progress-stream.js';
+import { admitRegistry } from './admission.js';
+import type { Services } from '../services.js';
 import { compareApiVersions } from './version.js';
 import { queryBool, queryString, type Query } from './query.js';
 
@@ -14,6 +16,8 @@ export interface ImageRouteServices {
   images: ImageService;
   /** Absent in tests of the image routes alone: pull and push then answer 501. */
   registry?: RegistryService;
+  /** Tenant policies for registry admission (absent in tests of the image routes alone). */
+  tenants?: Pick<Services['tenants'], 'policyOf'>;
 }
 
 const registryAuthOf = (request: FastifyRequest): string | undefined => {
@@ -79,7 +83,7 @@ function fullConfig(config: Record<string, unknown> | null | undefined): Record<
  * that take a name are wildcards and the operation is read from the path's last segment.
  */
 export async function imageRoutes(app: FastifyInstance, opts: { services: ImageRouteServices }): Promise<void> {
-  const { images, registry } = opts.services;
+  const { images, registry, tenants } = opts.services;
 
   const list = async (request: FastifyRequest): Promise<unknown> => {
     const filters: Record<string, readonly string[]> = { ...parseFilterJson(queryString(request.query, 'filters')) };
@@ -168,6 +172,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
         platform: queryString(request.query, 'platform') || undefined,
         registryAuth: registryAuthOf(request),
       };
+      if (tenants !== undefined) admitRegistry(tenants, request, fromImage);
       return streamProgress(request, reply, (sink) => registry.pull(contextOf(request), options, sink));
     }
     if (fromSrc !== '-') throw notImplemented('importing from a URL is not supported; pipe the archive to docker import -');
@@ -199,6 +204,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
     if (slash > 0 && op === 'push') {
       if (registry === undefined) throw notImplemented('pushing images is not supported here');
       const options = { name, tag: queryString(request.query, 'tag') || undefined, registryAuth: registryAuthOf(request) };
+      if (tenants !== undefined) admitRegistry(tenants, request, name);
       return streamProgress(request, reply, (sink) => registry.push(contextOf(request), options, sink));
     }
     return reply.code(404).send({ message: 'page not found' });

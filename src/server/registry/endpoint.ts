@@ -102,6 +102,21 @@ function hostOf(domain: string): string {
   return colon === -1 ? domain : domain.slice(0, colon);
 }
 
+/**
+ * Whether a registry domain names this host or its private networks by address: loopback,
+ * "localhost", link-local (cloud metadata lives there), RFC 1918 and unique-local IPv6. Names
+ * are not resolved; a DNS name pointing inward is not caught here.
+ */
+export function isHostNetworkDomain(domain: string): boolean {
+  const host = hostOf(domain).toLowerCase();
+  if (isLoopback(host) || host.endsWith('.localhost')) return true;
+  if (isIPv4(host)) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    return a === 0 || a === 10 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  }
+  return /^(fe[89ab][0-9a-f]:|f[cd][0-9a-f]{2}:|::$|::ffff:)/.test(host);
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }

@@ -22,6 +22,8 @@ export type DownloadEvent =
 export type DownloadListener = (event: DownloadEvent) => void;
 
 export interface LayerJob {
+  /** Downloads are shared, and trusted, only within one tenant. */
+  tenant: string;
   client: RegistryClient;
   repoPath: string;
   layer: Descriptor;
@@ -32,9 +34,11 @@ export interface LayerJob {
 const GZIP_OR_PLAIN = new Set<string>([MEDIA.dockerLayerGzip, MEDIA.ociLayerGzip, MEDIA.ociLayer, '']);
 
 /**
- * Downloads layers into the content store, each at most once at a time across all pulls: a
- * second pull needing the same layer (same diff id) while it is in flight joins the first
- * download and hears its progress, instead of fetching the blob again.
+ * Downloads layers into the content store, each at most once at a time across a tenant's
+ * pulls: a second pull of the tenant needing the same layer (same diff id) while it is in
+ * flight joins the first download and hears its progress, instead of fetching the blob again.
+ * Another tenant's pull of the same layer downloads and verifies it itself (the content store
+ * keeps one copy): a tenant gets a layer only from a registry that gave it the bytes.
  *
  * Per layer: GET the blob into a private temp file while counting and hashing it; the size
  * and digest must equal the manifest's descriptor ("Verifying Checksum"); then gunzip it into
@@ -44,6 +48,8 @@ const GZIP_OR_PLAIN = new Set<string>([MEDIA.dockerLayerGzip, MEDIA.ociLayerGzip
 export class LayerDownloads {
   private readonly flights = new SingleFlight<void>();
   private readonly listeners = new Map<string, Set<DownloadListener>>();
+  /** "<tenant>/<diff id>" this process downloaded and verified for the tenant. */
+  private readonly verified = new Set<string>();
 
   constructor(
     private readonly content: ContentProvider & ContentIngester,
@@ -52,15 +58,16 @@ export class LayerDownloads {
 
   /** Resolves once the layer's diff id is in the content store. */
   async fetch(job: LayerJob, listener: DownloadListener): Promise<{ joined: boolean }> {
-    const key = job.diffId;
+    const key = `${job.tenant}/${job.diffId}`;
     const set = this.listeners.get(key) ?? new Set<DownloadListener>();
     this.listeners.set(key, set);
     set.add(listener);
     const { promise, joined } = this.flights.run(key, async () => {
-      if (await this.content.has(job.diffId)) return;
+      if (this.verified.has(key) && (await this.content.has(job.diffId))) return;
       await this.download(job, (event) => {
         for (const l of this.listeners.get(key) ?? []) l(event);
       });
+      this.verified.add(key);
     });
     try {
       await promise;

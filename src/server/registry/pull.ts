@@ -41,6 +41,8 @@ export interface PulledImageStore {
   /** Deletes these content blobs unless an image uses them. */
   releaseUnusedContent(digests: string[]): Promise<void>;
   hasContent(digest: string): Promise<boolean>;
+  /** The tenant's images (their layers are what the tenant may reuse without downloading). */
+  list(ctx: RequestContext): Promise<{ diffIds: string[] }[]>;
   /** The tenant's image a reference or id names; rejects when there is none. */
   find(ctx: RequestContext, ref: string): Promise<{ value: { id: string } }>;
   readonly content: { read(digest: string): Promise<Buffer> };
@@ -142,13 +144,17 @@ export class ImagePuller {
     let note: string | undefined;
     try {
       const toFetch: { layer: Descriptor; diffId: string; index: number }[] = [];
+      // Content is shared by all tenants, but a tenant reuses only layers its own images use:
+      // any other layer it must fetch and verify from its registry, even if the bytes are here,
+      // so naming someone else's diff id in a manifest gets nobody their layer.
+      const mine = present ? new Set<string>() : new Set((await this.opts.images.list(ctx)).flatMap((i) => i.diffIds));
       for (let i = 0; i < image.layers.length && !present; i++) {
         const layer = image.layers[i]!;
         const diffId = diffIds[i]!;
         this.hold(diffId);
         holding.push(diffId);
         if (toFetch.some((t) => t.diffId === diffId)) continue;
-        if (await this.opts.images.hasContent(diffId)) sink.write({ status: 'Already exists', progressDetail: {}, id: shortId(layer.digest) });
+        if (mine.has(diffId) && (await this.opts.images.hasContent(diffId))) sink.write({ status: 'Already exists', progressDetail: {}, id: shortId(layer.digest) });
         else toFetch.push({ layer, diffId, index: i });
       }
       if (toFetch.length > 0) {
@@ -161,7 +167,7 @@ export class ImagePuller {
         const downloading = new ByteProgress(sink, id, 'Downloading', layer.size);
         const extracting = new ByteProgress(sink, id, 'Extracting', layer.size);
         downloaded.push(diffId);
-        await this.opts.downloads.fetch({ client, repoPath: remote.path, layer, diffId }, (event) => {
+        await this.opts.downloads.fetch({ tenant: ctx.tenant, client, repoPath: remote.path, layer, diffId }, (event) => {
           if (event.kind === 'downloading') downloading.update(event.current);
           else if (event.kind === 'verifying') sink.write({ status: 'Verifying Checksum', progressDetail: {}, id });
           else if (event.kind === 'downloaded') sink.write({ status: 'Download complete', progressDetail: {}, id });

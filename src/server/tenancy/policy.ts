@@ -24,6 +24,7 @@ export const POLICY_RULES = {
   'cgroup-parent': 'it places the container outside the cgroups Berth manages for the tenant',
   'oom-score': 'a negative OOM score makes the kernel kill other tenants\' processes first',
   runtime: 'only Berth\'s hardened runc runtime is offered',
+  'host-registries': 'it makes Berth send requests to addresses on the host or its private networks (loopback, link-local, private ranges)',
 } as const;
 
 export type PolicyRule = keyof typeof POLICY_RULES;
@@ -161,6 +162,11 @@ export function enforceCreatePolicy(policy: TenantPolicy, rawHostConfig: unknown
   if (unlimited(hc.Memory)) hc.Memory = policy.defaultMemory;
   if (unlimited(hc.PidsLimit)) hc.PidsLimit = policy.defaultPidsLimit;
   return hc;
+}
+
+/** Pull, push and login name a registry Berth will dial: not one on the host's own networks. */
+export function enforceRegistryPolicy(policy: TenantPolicy, hostNetworkRegistry: boolean, registry: string): void {
+  new Checker(policy).check('host-registries', hostNetworkRegistry, `the registry ${registry}`);
 }
 
 /** `docker update` may change limits but not lift them: unlimited means the tenant default. */
