@@ -79,7 +79,12 @@ function transportError(method: string, url: string, err: Error): Error {
   // Go's wording, which dockerd's messages carry and scripts match on.
   const target = new URL(url);
   const port = target.port || (target.protocol === 'https:' ? '443' : '80');
-  const reason = code === 'ECONNREFUSED' ? `dial tcp ${target.hostname}:${port}: connect: connection refused` : err.message;
+  const reason =
+    code === 'ECONNREFUSED'
+      ? `dial tcp ${target.hostname}:${port}: connect: connection refused`
+      : code === 'ENOTFOUND'
+        ? `dial tcp: lookup ${target.hostname}: no such host`
+        : err.message;
   return unavailable(`${describeRequest(method, url)}: ${reason}`, err);
 }
 
