@@ -12,6 +12,8 @@ import { ContainerService } from '../server/containers/container-service.js';
 import { ContainerIoService } from '../server/containers/container-io-service.js';
 import { ExecService } from '../server/containers/exec-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
+import { BuildService } from '../server/build/build-service.js';
+import { isKind } from '../common/errors.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
 
@@ -52,10 +54,32 @@ export async function runUp(options: UpOptions): Promise<void> {
     },
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
-  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger });
+  // Containers also start from the build cache's intermediate images (RUN steps), by full id.
+  let builds: BuildService | undefined;
+  const resolver = {
+    resolve: async (ctx: Parameters<ImageService['resolve']>[0], ref: string) => {
+      try {
+        return await images.resolve(ctx, ref);
+      } catch (err) {
+        const intermediate = isKind(err, 'NotFound') ? await builds?.resolveIntermediate(ctx, ref) : undefined;
+        if (intermediate === undefined) throw err;
+        return intermediate;
+      }
+    },
+  };
+  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events, dataRoot, logger });
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
+  builds = new BuildService({
+    store,
+    images,
+    containers,
+    containerIo,
+    dataRoot,
+    logger,
+    usage: { containersUsing: async (ctx, imageId) => (await containers!.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })) },
+  });
   const system = new SystemService({
     dataRoot,
     events,
@@ -70,11 +94,13 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfImages: async (ctx) => images.diskUsage(ctx),
       dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
       dfVolumes: async () => [],
+      dfBuildCache: async (ctx) => builds!.diskUsage(ctx),
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system };
+  const services: Services = { containers, containerIo, exec, images, events, system, builds };
 
   await containers.reconcile();
+  await builds.reconcile();
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const listeners = await listenOn(app.server, addresses);
