@@ -53,14 +53,18 @@ export async function writeLayerDiff(upperDir: string, tarPath: string, options:
   const writing = pipeline(pack, createWriteStream(tarPath, { mode: 0o600 }));
   const linkTargets = new Map<string, string>();
 
+  /** Adds a member; a regular file's body comes from `file` (none: empty). */
   const add = (header: Partial<tar.Header> & { name: string; pax?: Record<string, string> }, file?: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      if (file === undefined) {
-        pack.entry(header, (err) => (err ? reject(err) : resolve()));
-        return;
+      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (file !== undefined) {
+        createReadStream(file).on('error', reject).pipe(pack.entry(header, done));
+      } else if (header.type === 'file') {
+        // tar-stream waits for the body of a file entry, even an empty one.
+        pack.entry(header, Buffer.alloc(0), done);
+      } else {
+        pack.entry(header, done);
       }
-      const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-      createReadStream(file).on('error', reject).pipe(sink);
     });
 
   try {
@@ -86,7 +90,8 @@ export async function writeLayerDiff(upperDir: string, tarPath: string, options:
           await add({ ...base, name: path, type: 'link', linkname: first });
         } else {
           if (st.nlink > 1) linkTargets.set(key, path);
-          await add({ ...base, ...withPax, name: path, type: 'file', size: st.size }, abs);
+          // An empty file has no body to stream (tar-stream ends its entry at once).
+          await add({ ...base, ...withPax, name: path, type: 'file', size: st.size }, st.size > 0 ? abs : undefined);
         }
       } else if (st.isSymbolicLink()) {
         await add({ ...base, ...withPax, name: path, type: 'symlink', linkname: await readlink(abs) });
