@@ -114,10 +114,19 @@ export class BuildCache {
         await this.images.releaseHeldImage(holder, held).catch(() => undefined);
         throw err;
       }
-      // The same step ran at once in another build: the stored entry stands.
-      await this.images.releaseHeldImage(holder, held).catch(() => undefined);
-      return (await this.store.get<BuildCacheEntry>(ctx, BUILD_CACHE_KIND, key)).value;
     }
+    // The step ran again (--no-cache, or two builds at once): the newer result replaces the
+    // entry, unless a container runs the older image, whose layers must then stay held.
+    const existing = await this.store.get<BuildCacheEntry>(ctx, BUILD_CACHE_KIND, key);
+    if ((await this.usage.containersUsing(ctx, existing.value.imageId)).length > 0) {
+      await this.images.releaseHeldImage(holder, held).catch(() => undefined);
+      return existing.value;
+    }
+    await this.store.update(ctx, BUILD_CACHE_KIND, key, { value: entry, expectedRevision: existing.revision });
+    await this.images.releaseHeldImage(this.holder(ctx, key, existing.value.imageId), { id: existing.value.imageId, diffIds: existing.value.diffIds, chainIds: existing.value.chainIds }).catch((e: unknown) => {
+      this.logger.error({ err: e, key }, 'releasing a replaced build cache entry failed');
+    });
+    return entry;
   }
 
   /** An intermediate image of this tenant's cache, by full id: so a build can run its steps. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { RequestContext } from '../../common/context.js';
+import { sha256Digest } from '../../agent/images/digest.js';
 import { fileDigest } from '../../agent/images/layer-diff.js';
 import { BerthError, invalidArgument, isKind, notImplemented } from '../../common/errors.js';
 import type { ImageConfigJson } from '../images/image-record.js';
@@ -456,8 +457,11 @@ export class Build {
       history: [...(parent.history ?? []), { created, created_by: createdBy, ...(layerTar === undefined ? { empty_layer: true } : {}) }],
       rootfs: { type: 'layers', diff_ids: diffIds },
     };
-    const entry = await this.deps.cache.put(this.ctx, key, state.imageId, Buffer.from(JSON.stringify(image)), newLayers, description);
-    await this.advance(state, entry.imageId, image);
+    const bytes = Buffer.from(JSON.stringify(image));
+    const entry = await this.deps.cache.put(this.ctx, key, state.imageId, bytes, newLayers, description);
+    // The cache may keep an earlier result of the same step (see BuildCache.put).
+    const kept = entry.imageId === sha256Digest(bytes) ? image : await this.deps.images.storedConfig(entry.imageId);
+    await this.advance(state, entry.imageId, kept);
   }
 
   private async advance(state: StageState, imageId: string, image: ImageConfigJson): Promise<void> {

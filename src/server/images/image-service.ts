@@ -582,5 +582,9 @@ const streamOf = (data: Buffer): Readable => Readable.from([data]);
 function decompressing(source: Readable): Readable {
   const out = new AutoDecompress();
   source.on('error', (err) => out.destroy(err));
+  // The consumer may attach only after an await (ContentStore.ingest makes its directories
+  // first); without a listener an early error (a missing file) would end the process. The
+  // consumer's pipeline still sees the error: the stream stays destroyed with it.
+  out.on('error', () => undefined);
   return source.pipe(out);
 }
