@@ -189,6 +189,26 @@ test('a failing RUN reports its exit code and output and leaves nothing behind',
   assert.equal((await docker(berth.env, ['image', 'inspect', 'build-fail'])).code, 1);
 });
 
+test('deletions in a RUN become OCI whiteouts and a recreated directory an opaque one', async () => {
+  const dir = await context('whiteouts', {
+    Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN mkdir /d && touch /d/a /d/b && echo keep > /keep\nRUN rm -rf /d && mkdir /d && touch /d/c && rm /etc/group /keep\n`,
+  });
+  await buildOk(['-t', 'build-whiteouts', dir]);
+  assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-whiteouts', 'sh', '-c', 'ls /d; test -e /etc/group || echo no-group; test -e /keep || echo no-keep']), 'c\nno-group\nno-keep\n');
+  // The top layer as `docker save` ships it: OCI whiteout files, no overlayfs devices.
+  const saved = join(work, 'whiteouts.tar');
+  await dockerOk(berth.env, ['save', '-o', saved, 'build-whiteouts']);
+  const unpacked = join(work, 'whiteouts');
+  await mkdir(unpacked, { recursive: true });
+  await run('tar', ['-xf', saved, '-C', unpacked]);
+  const manifest = JSON.parse(await readFile(join(unpacked, 'manifest.json'), 'utf8')) as { Layers: string[] }[];
+  const top = manifest[0]!.Layers[manifest[0]!.Layers.length - 1]!;
+  const { stdout } = await run('tar', ['-tvf', join(unpacked, top)]);
+  const names = stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(5).join(' '));
+  for (const expected of ['d/', 'd/.wh..wh..opq', 'd/c', 'etc/.wh.group', '.wh.keep']) assert.ok(names.includes(expected), `${expected} missing from ${names.join(', ')}`);
+  assert.ok(!stdout.split('\n').some((line) => line.startsWith('c')), 'a character device leaked into the layer');
+});
+
 test('bad input gets a clear error: syntax, missing COPY source, unknown instruction in ONBUILD, not a tar', async () => {
   const syntax = await context('bad-syntax', { Dockerfile: `FROM ${BUSYBOX_IMAGE}\nFOO bar\n` });
   let result = await build([syntax]);
