@@ -236,6 +236,18 @@ test('bad input gets a clear error: syntax, missing COPY source, unknown instruc
   assert.equal(await buildCacheCount(), cacheBefore);
 });
 
+test('predefined proxy args reach RUN without an ARG line and stay out of the history; --platform', async () => {
+  const dir = await context('proxy', { Dockerfile: `FROM --platform=linux/amd64 ${BUSYBOX_IMAGE}\nRUN echo "proxy=$HTTP_PROXY other=$FOO" > /p\n` });
+  const out = await buildOk(['--build-arg', 'HTTP_PROXY=http://proxy.invalid:3128', '--build-arg', 'FOO=x', '-t', 'build-proxy', dir]);
+  assert.match(out, /\[Warning\] One or more build-args \[FOO\] were not consumed/);
+  assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-proxy', 'cat', '/p']), 'proxy=http://proxy.invalid:3128 other=\n');
+  assert.doesNotMatch(await dockerOk(berth.env, ['history', '--no-trunc', 'build-proxy']), /proxy\.invalid/);
+  const arm = await context('platform', { Dockerfile: `FROM --platform=linux/arm64 ${BUSYBOX_IMAGE}\n` });
+  const refused = await build([arm]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64/);
+});
+
 test('ONBUILD triggers run in the child build', async () => {
   const parent = await context('onbuild-parent', { Dockerfile: `FROM ${BUSYBOX_IMAGE}\nONBUILD COPY marker.txt /marker.txt\nONBUILD RUN echo triggered >> /marker.txt\n` });
   await buildOk(['-t', 'build-onbuild-parent', parent]);
@@ -287,17 +299,22 @@ test('build cache shows in system df and builder prune drops it without breaking
   const out = await buildOk(['-t', 'build-prune', dir]);
   const intermediate = [...out.matchAll(/ ---> ([0-9a-f]{12})\n/g)].map((m) => m[1]!)[1]!;
   assert.ok((await buildCacheCount()) > 0);
-  // A container of an intermediate image keeps that cache entry.
-  const full = (await dockerOk(berth.env, ['image', 'inspect', '--format', '{{.Id}}', 'build-prune'])).trim();
-  assert.ok(full.startsWith('sha256:'));
-  const pruned = await dockerOk(berth.env, ['builder', 'prune', '-f']);
-  assert.match(pruned, /Total reclaimed space/);
+  // A container running an intermediate image keeps that entry and its layers through a prune.
+  await dockerOk(berth.env, ['run', '-d', '--name', 'build-prune-user', intermediate, 'sleep', '300']);
+  try {
+    const pruned = await dockerOk(berth.env, ['builder', 'prune', '-f']);
+    assert.match(pruned, /Total reclaimed space/);
+    assert.equal(await buildCacheCount(), 1);
+    assert.equal(await dockerOk(berth.env, ['exec', 'build-prune-user', 'cat', '/kept']), 'kept\n');
+  } finally {
+    await dockerOk(berth.env, ['rm', '-f', 'build-prune-user']);
+  }
+  await dockerOk(berth.env, ['builder', 'prune', '-f']);
   assert.equal(await buildCacheCount(), 0);
   assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-prune', 'cat', '/kept', '/more']), 'kept\nmore\n');
   // Rebuilding after the prune runs the steps again (cache gone) and still works.
   const again = await buildOk(['-t', 'build-prune', dir]);
   assert.doesNotMatch(again, /Using cache/);
-  void intermediate;
   // image prune leaves the build cache alone (as dockerd does) and the image keeps working.
   assert.ok((await buildCacheCount()) > 0);
   await dockerOk(berth.env, ['image', 'prune', '-f']);

@@ -129,13 +129,18 @@ export class BuildCache {
     return entry;
   }
 
-  /** An intermediate image of this tenant's cache, by full id: so a build can run its steps. */
+  /**
+   * An intermediate image of this tenant's cache, by full id or a unique prefix of 12 or more
+   * hex digits (as the build output shows them): so a build can run its steps, and users can
+   * run a step's result as with dockerd.
+   */
   async resolve(ctx: RequestContext, ref: string): Promise<ResolvedImage | undefined> {
-    const match = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
+    const match = /^(?:sha256:)?([0-9a-f]{12,64})$/.exec(ref);
     if (!match) return undefined;
-    const id = `sha256:${match[1]!}`;
     const entries = await this.store.list<BuildCacheEntry>(ctx, BUILD_CACHE_KIND);
-    if (!entries.some((e) => e.value.imageId === id)) return undefined;
+    const ids = new Set(entries.map((e) => e.value.imageId).filter((id) => digestHex(id).startsWith(match[1]!)));
+    if (ids.size !== 1) return undefined;
+    const id = [...ids][0]!;
     const config = await this.images.storedConfig(id);
     return { id, config: config.config ?? {}, repoTags: [] };
   }
