@@ -368,3 +368,22 @@ async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void
   }
   throw new Error('condition not met in time');
 }
+
+test('a build cut short by a SIGKILL of Berth leaves no container, mount or runc state after the restart', async () => {
+  const dir = await context('crash', { Dockerfile: `FROM ${BUSYBOX_IMAGE}\nCOPY big /big\nRUN echo started && sleep 300\n`, big: 'x'.repeat(1024 * 1024) });
+  const building = build(['-t', 'build-crash', dir]);
+  await waitFor(async () => (await dockerOk(berth.env, ['ps', '-q'])).trim() !== '', 30_000);
+  await berth.kill();
+  const cut = await building;
+  assert.notEqual(cut.code, 0);
+  await berth.restart();
+  const left = await leftovers();
+  assert.equal(left.containers, '');
+  assert.deepEqual(left.runc, []);
+  assert.deepEqual(left.mounts, []);
+  assert.equal((await docker(berth.env, ['image', 'inspect', 'build-crash'])).code, 1);
+  // The cache kept what finished (FROM and COPY), so the next build reuses it.
+  await writeFile(join(dir, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nCOPY big /big\nRUN echo finished\n`);
+  const out = await buildOk(['-t', 'build-crash', dir]);
+  assert.match(out, /Step 2\/3 : COPY big \/big\n ---> Using cache/);
+});

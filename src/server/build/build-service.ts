@@ -61,11 +61,13 @@ export class BuildService {
     const root = join(opts.dataRoot, 'build');
     this.tmpDir = join(root, 'tmp');
     this.cache = new BuildCache(opts.store, opts.images, opts.usage, opts.logger);
-    this.runs = new RunStepRunner(opts.containers, opts.containerIo, opts.logger);
+    this.runs = new RunStepRunner(opts.containers, opts.containerIo, opts.store, opts.logger);
     this.scratch = new ScratchMounts(root, (imageId) => opts.images.layerPathsOf(imageId), opts.logger);
   }
 
+  /** After the container service's reconcile: removes what builds cut short by a crash left. */
   async reconcile(): Promise<void> {
+    await this.runs.reconcile();
     await this.scratch.cleanup();
     await rm(this.tmpDir, { recursive: true, force: true });
   }

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { RequestContext } from '../../common/context.js';
+import { isKind } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
+import type { Store } from '../store/store.js';
 import { writeLayerDiff } from '../../agent/images/layer-diff.js';
 import type { ContainerService } from '../containers/container-service.js';
 import type { ContainerIoService } from '../containers/container-io-service.js';
@@ -47,15 +50,70 @@ export function runtimeMountPoint(path: string, isDirectory: boolean, size: numb
   return isDirectory ? RUNTIME_DIRS.has(path) : RUNTIME_FILES.has(path) && size === 0;
 }
 
+/**
+ * Store kind of the record that owns a RUN step's container while it exists (host scope:
+ * value names the tenant), written before the container is created and deleted after it is
+ * removed, so start-up can remove the containers of builds a crash cut short.
+ */
+const BUILD_STEP_KIND = 'build-step';
+const HOST_SCOPE: RequestContext = { tenant: '@host', requestId: 'build-steps' };
+
+interface BuildStepRecord {
+  tenant: string;
+  /** The container's name: known before it is created. */
+  name: string;
+}
+
 export class RunStepRunner {
   constructor(
     private readonly containers: ContainerService,
     private readonly containerIo: ContainerIoService,
+    private readonly store: Store,
     private readonly logger: Logger,
   ) {}
 
+  /** Removes the containers of RUN steps whose build ended with the process that ran it. */
+  async reconcile(): Promise<void> {
+    for (const { id, value } of await this.store.list<BuildStepRecord>(HOST_SCOPE, BUILD_STEP_KIND)) {
+      const ctx: RequestContext = { tenant: value.tenant, requestId: 'build-reconcile' };
+      try {
+        await this.containers.remove(ctx, value.name, { force: true, volumes: true });
+        this.logger.info({ name: value.name }, 'removed the container of an interrupted build step');
+      } catch (err) {
+        if (!isKind(err, 'NotFound')) {
+          this.logger.error({ err, name: value.name }, 'removing the container of an interrupted build step failed');
+          continue;
+        }
+      }
+      await this.store.delete(HOST_SCOPE, BUILD_STEP_KIND, id).catch(() => undefined);
+    }
+  }
+
   async run(ctx: RequestContext, input: RunStepInput): Promise<RunStepResult> {
-    const { Id: id } = await this.containers.create(ctx, undefined, {
+    const stepId = randomBytes(8).toString('hex');
+    const name = `buildstep_${stepId}`;
+    await this.store.create<BuildStepRecord>(HOST_SCOPE, BUILD_STEP_KIND, { id: stepId, value: { tenant: ctx.tenant, name } });
+    let id: string;
+    try {
+      id = await this.createContainer(ctx, name, input);
+    } catch (err) {
+      await this.store.delete(HOST_SCOPE, BUILD_STEP_KIND, stepId).catch(() => undefined);
+      throw err;
+    }
+    try {
+      return await this.runContainer(ctx, id, input);
+    } finally {
+      // The record goes with the container; when removal failed it stays for start-up.
+      const gone = await this.containers.lookup(ctx, id).then(
+        () => false,
+        (err: unknown) => isKind(err, 'NotFound'),
+      );
+      if (gone) await this.store.delete(HOST_SCOPE, BUILD_STEP_KIND, stepId).catch(() => undefined);
+    }
+  }
+
+  private async createContainer(ctx: RequestContext, name: string, input: RunStepInput): Promise<string> {
+    const { Id: id } = await this.containers.create(ctx, name, {
       Image: input.imageId,
       Cmd: input.cmd,
       Entrypoint: [''],
@@ -65,6 +123,10 @@ export class RunStepRunner {
       Healthcheck: { Test: ['NONE'] },
       HostConfig: {},
     });
+    return id;
+  }
+
+  private async runContainer(ctx: RequestContext, id: string, input: RunStepInput): Promise<RunStepResult> {
     const kill = (): void => {
       this.containers.kill(ctx, id, 'SIGKILL').catch(() => undefined);
     };
