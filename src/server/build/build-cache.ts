@@ -79,7 +79,8 @@ export class BuildCache {
     try {
       const stored = await this.store.get<BuildCacheEntry>(ctx, BUILD_CACHE_KIND, key);
       const value = { ...stored.value, lastUsed: new Date().toISOString(), usageCount: stored.value.usageCount + 1 };
-      await this.store.update(ctx, BUILD_CACHE_KIND, key, { value, expectedRevision: stored.revision }).catch(() => undefined);
+      // Usage figures are informational: not worth a write the build waits for.
+      this.store.update(ctx, BUILD_CACHE_KIND, key, { value, expectedRevision: stored.revision }).catch(() => undefined);
       return value;
     } catch (err) {
       if (isKind(err, 'NotFound')) return undefined;

@@ -1,12 +1,12 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode, invalidArgument, isKind } from '../../common/errors.js';
 import { AutoDecompress } from '../../agent/images/layer-unpack.js';
-import { extractInto } from '../containers/archive-tar.js';
 import { hasExceptionsBelow, isIgnored, parseDockerignore, type IgnoreRule } from './dockerignore.js';
 
 /**
@@ -27,14 +27,7 @@ export async function receiveContext(source: Readable, dir: string, dockerfileNa
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
-    const decompress = new AutoDecompress();
-    source.on('error', (err) => decompress.destroy(err));
-    try {
-      await extractInto(source.pipe(decompress), { root: dir, destination: '/', noOverwriteDirNonDir: false });
-    } catch (err) {
-      if (isKind(err, 'InvalidArgument')) throw err;
-      throw invalidArgument(`the build context is not a valid tar archive: ${(err as Error).message}`, err);
-    }
+    await unpackContext(source, dir);
     const name = cleanContextPath(dockerfileName === '' ? 'Dockerfile' : dockerfileName);
     let dockerfile: string;
     try {
@@ -50,6 +43,34 @@ export async function receiveContext(source: Readable, dir: string, dockerfileNa
   } catch (err) {
     await dispose();
     throw err;
+  }
+}
+
+/**
+ * Unpacks the context with GNU tar into the fresh directory. tar keeps members inside it:
+ * it strips leading "/" and refuses "..", and creates symlinks that point out of the tree
+ * only after every other member, so no member is written through one.
+ */
+async function unpackContext(source: Readable, dir: string): Promise<void> {
+  const decompress = new AutoDecompress();
+  source.on('error', (err) => decompress.destroy(err));
+  const child = spawn('tar', ['-x', '-f', '-', '-C', dir, '--numeric-owner', '--no-overwrite-dir'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  // tar may stop reading early (not a tar): that error is tar's to report.
+  const fed = pipeline(source.pipe(decompress), child.stdin).catch((err: unknown) => err);
+  const [code, feedError] = await Promise.all([exited, fed]);
+  if (code !== 0) {
+    const reason = stderr.trim().split('\n').find((line) => line !== '') ?? `tar exited with ${code}`;
+    throw invalidArgument(`the build context is not a valid tar archive: ${reason.replace(/^tar: /, '')}`);
+  }
+  if (feedError instanceof Error) {
+    if (isKind(feedError, 'InvalidArgument')) throw feedError;
+    throw invalidArgument(`reading the build context failed: ${feedError.message}`, feedError);
   }
 }
 
@@ -74,25 +95,52 @@ async function removeIgnored(root: string, rel: string, rules: readonly IgnoreRu
 }
 
 /**
- * A digest of files as COPY and ADD see them (names below the source, types, modes, link
- * targets and contents; not times), so a changed source misses the cache.
+ * A digest of files as COPY and ADD see them (names below the source, types, modes, owners,
+ * link targets and contents; not times), so a changed source misses the cache. Metadata is
+ * gathered per directory at once and small files are read in parallel, since a context of
+ * many small files is the common case.
  */
 export async function hashSources(paths: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
-  const visit = async (full: string, rel: string): Promise<void> => {
-    const st = await lstat(full);
-    hash.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0`);
-    if (st.isDirectory()) {
-      for (const child of (await readdir(full)).sort()) await visit(join(full, child), `${rel}/${child}`);
-    } else if (st.isSymbolicLink()) {
-      hash.update(`link\0${await readlink(full)}\0`);
-    } else if (st.isFile()) {
-      hash.update(`file\0${st.size}\0`);
-      await pipeline(createReadStream(full), async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) hash.update(chunk);
-      });
+  for (const [index, path] of paths.entries()) {
+    hash.update(`source ${index}\0`);
+    const entries: { rel: string; full: string; st: Stats }[] = [];
+    const collect = async (full: string, rel: string, st: Stats): Promise<void> => {
+      entries.push({ rel, full, st });
+      if (!st.isDirectory()) return;
+      const names = (await readdir(full)).sort();
+      const stats = await Promise.all(names.map((name) => lstat(join(full, name))));
+      for (let i = 0; i < names.length; i++) await collect(join(full, names[i]!), `${rel}/${names[i]!}`, stats[i]!);
+    };
+    await collect(path, '', await lstat(path));
+    const contents = await mapLimit(entries, 16, async ({ full, st }) => {
+      if (st.isSymbolicLink()) return Buffer.from(await readlink(full));
+      if (st.isFile() && st.size <= SMALL_FILE) return readFile(full);
+      return undefined;
+    });
+    for (let i = 0; i < entries.length; i++) {
+      const { rel, full, st } = entries[i]!;
+      hash.update(`${rel}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0`);
+      const content = contents[i];
+      if (content !== undefined) hash.update(content);
+      else if (st.isFile()) for await (const chunk of createReadStream(full, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    }
+  }
+  return hash.digest('hex');
+}
+
+/** Files up to this size are read whole (in parallel); bigger ones are streamed one by one. */
+const SMALL_FILE = 1024 * 1024;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
     }
   };
-  for (const path of paths) await visit(path, '');
-  return hash.digest('hex');
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

@@ -17,7 +17,7 @@ import type { ImageRuntimeConfig, ImageUsage, ResolvedImage } from '../images/ty
 import type { Store } from '../store/store.js';
 import { BuildCache, type DfBuildCache } from './build-cache.js';
 import { receiveContext } from './build-context.js';
-import { Build, type BuildOptions, type BuildOutput, type ImagePuller } from './builder.js';
+import { Build, Memo, type BuildOptions, type BuildOutput, type ImagePuller } from './builder.js';
 import { parseDockerfile } from './dockerfile.js';
 import { existsBelowAs, RunStepRunner, runtimeMountPoint } from './run-step.js';
 import { ScratchMounts } from './scratch-mounts.js';
@@ -56,6 +56,7 @@ export class BuildService {
   private readonly runs: RunStepRunner;
   private readonly scratch: ScratchMounts;
   private readonly tmpDir: string;
+  private readonly imageSourceHashes = new Memo(1000);
 
   constructor(private readonly opts: BuildServiceOptions) {
     const root = join(opts.dataRoot, 'build');
@@ -86,7 +87,7 @@ export class BuildService {
       const dockerfile = parseDockerfile(context.dockerfile);
       const build = new Build(
         ctx,
-        { images: this.opts.images, cache: this.cache, runs: this.runs, scratch: this.scratch, tmpDir: this.tmpDir, ...(this.opts.pull ? { pull: this.opts.pull } : {}) },
+        { images: this.opts.images, cache: this.cache, runs: this.runs, scratch: this.scratch, tmpDir: this.tmpDir, imageSourceHashes: this.imageSourceHashes, ...(this.opts.pull ? { pull: this.opts.pull } : {}) },
         options,
         context.dir,
         dockerfile.escape,

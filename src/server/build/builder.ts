@@ -49,6 +49,22 @@ export class StepFailed extends BerthError {
   }
 }
 
+/** A bounded memo of values that never change for a key (oldest entries go first). */
+export class Memo {
+  private readonly values = new Map<string, string>();
+
+  constructor(private readonly limit: number) {}
+
+  async get(key: string, compute: () => Promise<string>): Promise<string> {
+    const known = this.values.get(key);
+    if (known !== undefined) return known;
+    const value = await compute();
+    this.values.set(key, value);
+    if (this.values.size > this.limit) this.values.delete(this.values.keys().next().value!);
+    return value;
+  }
+}
+
 /** Fetches a base image from its registry (the registry work provides it). */
 export type ImagePuller = (ctx: RequestContext, ref: string, platform: string | undefined) => Promise<void>;
 
@@ -59,6 +75,8 @@ export interface BuilderDeps {
   scratch: ScratchMounts;
   /** Where step layer tars are written while a step runs. */
   tmpDir: string;
+  /** Digests of COPY --from sources, by image and sources (shared by builds). */
+  imageSourceHashes: Memo;
   pull?: ImagePuller;
 }
 
@@ -376,11 +394,14 @@ export class Build {
     const withSources = async <T>(fn: (root: string) => Promise<T>): Promise<T> =>
       sourceImage === undefined ? fn(this.contextDir) : this.deps.scratch.withMount(sourceImage, fn);
 
-    const hash = await withSources(async (root) => {
-      const sources = await resolveSources(root, words.slice(0, -1), keyword, sourceImage === undefined);
-      const kind = sources.length > 1 ? 'multi' : sources[0]!.isDirectory ? 'dir' : 'file';
-      return `${kind}:${await hashSources(sources.map((s) => s.hostPath))}`;
-    });
+    const hashOf = (): Promise<string> =>
+      withSources(async (root) => {
+        const sources = await resolveSources(root, words.slice(0, -1), keyword, sourceImage === undefined);
+        const kind = sources.length > 1 ? 'multi' : sources[0]!.isDirectory ? 'dir' : 'file';
+        return `${kind}:${await hashSources(sources.map((s) => s.hostPath))}`;
+      });
+    // An image never changes, so the digest of its files is worked out (and mounted for) once.
+    const hash = sourceImage === undefined ? await hashOf() : await this.deps.imageSourceHashes.get(`${sourceImage} ${JSON.stringify(words.slice(0, -1))}`, hashOf);
     const comment = `${keyword}${chown ? ` --chown=${chown}` : ''}${from !== undefined ? ` --from=${from}` : ''} ${hash} in ${dest} `;
     await this.commitFiles(state, comment, async (root) => {
       const owner = await resolveChown(root, chown);
