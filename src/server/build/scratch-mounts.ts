@@ -66,12 +66,20 @@ export class ScratchMounts {
     for (const name of names) await this.dispose(name);
   }
 
+  /**
+   * Unmounts at once; deleting the files does not hold up the build (it goes on in the
+   * background, and start-up finishes what a crash interrupted).
+   */
   private async dispose(id: string): Promise<void> {
     try {
-      await this.rootfs.remove(id);
-      await rm(join(this.root, 'containers', id), { recursive: true, force: true });
+      await this.rootfs.unmount(id);
     } catch (err) {
-      this.logger.error({ err, id }, 'removing a build mount failed');
+      this.logger.error({ err, id }, 'unmounting a build mount failed');
+      return;
     }
+    void this.rootfs
+      .remove(id)
+      .then(() => rm(join(this.root, 'containers', id), { recursive: true, force: true }))
+      .catch((err: unknown) => this.logger.error({ err, id }, 'removing a build mount failed'));
   }
 }
