@@ -272,6 +272,16 @@ test('-q prints only the id, --iidfile gets it, -f names another Dockerfile, esc
   assert.match(history, /^\/bin\/sh -e -c echo a\s+b > \/ab$/m);
 });
 
+test('a Dockerfile from stdin (-f -) with a context directory, and a context from stdin', async () => {
+  const dir = await context('stdin', { 'data.txt': 'from the context\n' });
+  const out = await docker(berth.env, ['build', '-t', 'build-stdin', '-f', '-', dir], { input: `FROM ${BUSYBOX_IMAGE}\nCOPY data.txt /data.txt\n`, timeoutMs: 120_000 });
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-stdin', 'cat', '/data.txt']), 'from the context\n');
+  const bare = await docker(berth.env, ['build', '-t', 'build-stdin-bare', '-'], { input: `FROM ${BUSYBOX_IMAGE}\nENV ONLY=dockerfile\n`, timeoutMs: 120_000 });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-stdin-bare', 'sh', '-c', 'echo $ONLY']), 'dockerfile\n');
+});
+
 test('commit with --change, -m and -a makes an image whose top layer is the container diff', async () => {
   await dockerOk(berth.env, ['run', '-d', '--name', 'build-commit-src', BUSYBOX_IMAGE, 'sh', '-c', 'echo data > /new && rm /etc/group && sleep 300']);
   try {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode, invalidArgument, isKind } from '../../common/errors.js';
 import { AutoDecompress } from '../../agent/images/layer-unpack.js';
@@ -54,7 +54,7 @@ export async function receiveContext(source: Readable, dir: string, dockerfileNa
 async function unpackContext(source: Readable, dir: string): Promise<void> {
   const decompress = new AutoDecompress();
   source.on('error', (err) => decompress.destroy(err));
-  const child = spawn('tar', ['-x', '-f', '-', '-C', dir, '--numeric-owner', '--no-overwrite-dir'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn('tar', ['-x', '-f', '-', '-C', dir, '--numeric-owner', '--no-overwrite-dir', '--warning=no-timestamp'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number>((resolve, reject) => {
@@ -62,7 +62,7 @@ async function unpackContext(source: Readable, dir: string): Promise<void> {
     child.on('close', (code) => resolve(code ?? 1));
   });
   // tar may stop reading early (not a tar): that error is tar's to report.
-  const fed = pipeline(source.pipe(decompress), child.stdin).catch((err: unknown) => err);
+  const fed = pipeline(source.pipe(decompress), new TarTerminator(), child.stdin).catch((err: unknown) => err);
   const [code, feedError] = await Promise.all([exited, fed]);
   if (code !== 0) {
     const reason = stderr.trim().split('\n').find((line) => line !== '') ?? `tar exited with ${code}`;
@@ -71,6 +71,24 @@ async function unpackContext(source: Readable, dir: string): Promise<void> {
   if (feedError instanceof Error) {
     if (isKind(feedError, 'InvalidArgument')) throw feedError;
     throw invalidArgument(`reading the build context failed: ${feedError.message}`, feedError);
+  }
+}
+
+/**
+ * Ends the archive properly: the docker CLI's context with a Dockerfile from stdin (`-f -`)
+ * stops right after the last member's data, without its padding and the two zero blocks that
+ * end a tar. Go's reader accepts that; GNU tar does not. Zeros after a proper end are ignored.
+ */
+class TarTerminator extends Transform {
+  private length = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.length += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, Buffer.alloc(((512 - (this.length % 512)) % 512) + 1024));
   }
 }
 
