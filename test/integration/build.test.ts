@@ -229,6 +229,14 @@ test('bad input gets a clear error: syntax, missing COPY source, unknown instruc
   result = await build([url]);
   assert.match(result.stderr, /ADD from a URL is not supported/);
 
+  // No registry pulls yet: a missing base image and --pull say so (the registry work fills the hook).
+  const absent = await context('bad-base', { Dockerfile: 'FROM no-such-base-image:1\n' });
+  result = await build([absent]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /pulling no-such-base-image:1 for the build is not supported yet/);
+  result = await build(['--pull', syntax.replace('bad-syntax', 'bad-copy')]);
+  assert.match(result.stderr, /pulling berth-test\/busybox(:latest)? for the build is not supported yet/);
+
   const cacheBefore = await buildCacheCount();
   const notTar = await rawBuild(Buffer.from('this is not a tar archive, not even close'.repeat(20)));
   assert.equal(notTar.status, 400);
@@ -246,6 +254,18 @@ test('predefined proxy args reach RUN without an ARG line and stay out of the hi
   const refused = await build([arm]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64/);
+});
+
+test('COPY through a symlink in the image stays inside the image', async () => {
+  const hostPath = join(work, `host-target-${Date.now()}`);
+  const dir = await context('symlink', {
+    Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN mkdir -p ${hostPath} && ln -s ${hostPath} /link && ln -s ../../../../../../${hostPath} /rel\nCOPY f.txt /link/\nCOPY f.txt /rel/g.txt\n`,
+    'f.txt': 'payload\n',
+  });
+  await buildOk(['-t', 'build-symlink', dir]);
+  assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-symlink', 'cat', `${hostPath}/f.txt`, `${hostPath}/g.txt`]), 'payload\npayload\n');
+  await assert.rejects(readFile(join(hostPath, 'f.txt')), /ENOENT/);
+  await assert.rejects(readFile(join(hostPath, 'g.txt')), /ENOENT/);
 });
 
 test('ONBUILD triggers run in the child build', async () => {
