@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../common/logging.js';
 import { operatorContext } from '../common/context.js';
@@ -16,11 +17,19 @@ import { BuildService } from '../server/build/build-service.js';
 import { isKind } from '../common/errors.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { CertificateAuthority } from '../server/tenancy/pki.js';
+import { TenantService } from '../server/tenancy/tenant-service.js';
+import { enforceCreatePolicy } from '../server/tenancy/policy.js';
+import { listenerNames } from './tls-names.js';
 
 export interface UpOptions {
   dataRoot: string;
   execRoot: string;
   host: string[];
+  /** Extra names (DNS or IP) for the TLS listener's certificate. */
+  tlsSan?: string[];
+  /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
+  allow32bitSyscalls?: boolean;
 }
 
 /**
@@ -37,7 +46,12 @@ export async function runUp(options: UpOptions): Promise<void> {
 
   const store = new SqliteStore(join(dataRoot, 'berth.db'));
   const events = new EventService({ dataRoot, logger });
-  const runtime = new RuncRuntime({ execRoot, logger, initBinary: '/usr/bin/tini-static' });
+  const runtime = new RuncRuntime({
+    execRoot,
+    logger,
+    initBinary: '/usr/bin/tini-static',
+    compat32Syscalls: options.allow32bitSyscalls ?? false,
+  });
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.
   let containers: ContainerService | undefined;
@@ -56,6 +70,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
   // Containers also start from the build cache's intermediate images (RUN steps), by full id.
   let builds: BuildService | undefined;
+  let tenants: TenantService | undefined;
   const resolver = {
     resolve: async (ctx: Parameters<ImageService['resolve']>[0], ref: string) => {
       try {
@@ -79,6 +94,11 @@ export async function runUp(options: UpOptions): Promise<void> {
     dataRoot,
     logger,
     usage: { containersUsing: async (ctx, imageId) => (await containers!.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })) },
+    // RUN steps get the tenant's policy (default memory and pids limits) like any container.
+    admitRunHostConfig: (tenant, hostConfig) => {
+      const policy = tenants?.policyOf(tenant);
+      return policy ? enforceCreatePolicy(policy, hostConfig) : hostConfig;
+    },
   });
   const system = new SystemService({
     dataRoot,
@@ -97,13 +117,25 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfBuildCache: async (ctx) => builds!.diskUsage(ctx),
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system, builds };
+  const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
+  tenants = new TenantService({
+    store,
+    ca,
+    ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
+  });
+  await tenants.load();
+  const tenantEndpoints = addresses.flatMap((a) =>
+    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
+  );
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, tenants, tenantEndpoints };
 
   await containers.reconcile();
   await builds.reconcile();
   const app = await buildDockerApi(services, logger);
   await app.ready();
-  const listeners = await listenOn(app.server, addresses);
+  const tcp = addresses.filter((a) => a.kind === 'tcp');
+  const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
+  const listeners = await listenOn(app.server, addresses, tls);
   events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
   logger.info({ dataRoot, execRoot, hosts: options.host }, 'berth is up');
 

@@ -32,6 +32,8 @@ export interface BuildServiceOptions {
   logger: Logger;
   /** Fetches base images; without it a missing base image is a clear 501. */
   pull?: ImagePuller;
+  /** The tenant's container policy applied to a RUN step's HostConfig (limits, refusals). */
+  admitRunHostConfig?: (tenant: string, hostConfig: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface CommitOptions {
@@ -62,7 +64,7 @@ export class BuildService {
     const root = join(opts.dataRoot, 'build');
     this.tmpDir = join(root, 'tmp');
     this.cache = new BuildCache(opts.store, opts.images, opts.usage, opts.logger);
-    this.runs = new RunStepRunner(opts.containers, opts.containerIo, opts.store, opts.logger);
+    this.runs = new RunStepRunner(opts.containers, opts.containerIo, opts.store, opts.logger, opts.admitRunHostConfig);
     this.scratch = new ScratchMounts(root, (imageId) => opts.images.layerPathsOf(imageId), opts.logger);
   }
 

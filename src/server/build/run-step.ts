@@ -70,6 +70,7 @@ export class RunStepRunner {
     private readonly containerIo: ContainerIoService,
     private readonly store: Store,
     private readonly logger: Logger,
+    private readonly admitHostConfig: (tenant: string, hostConfig: Record<string, unknown>) => Record<string, unknown> = (_tenant, hostConfig) => hostConfig,
   ) {}
 
   /** Removes the containers of RUN steps whose build ended with the process that ran it. */
@@ -121,7 +122,7 @@ export class RunStepRunner {
       User: input.user,
       WorkingDir: input.workingDir,
       Healthcheck: { Test: ['NONE'] },
-      HostConfig: {},
+      HostConfig: this.admitHostConfig(ctx.tenant, {}),
     });
     return id;
   }

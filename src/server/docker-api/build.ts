@@ -1,19 +1,17 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { operatorContext, type RequestContext } from '../../common/context.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BerthError, invalidArgument, notImplemented } from '../../common/errors.js';
 import type { BuildService } from '../build/build-service.js';
 import { StepFailed, type BuildOptions } from '../build/builder.js';
 import { parseFilterJson } from '../events/filters.js';
 import { queryBool, queryString, type Query } from './query.js';
+import { requestContext } from './request-context.js';
 
 /** The services build routes call (a subset of Services). */
 export interface BuildRouteServices {
   builds: BuildService;
 }
 
-function contextOf(request: FastifyRequest): RequestContext {
-  return operatorContext(request.id);
-}
+const contextOf = requestContext;
 
 function queryList(query: unknown, key: string): string[] {
   const value = (query as Query | undefined)?.[key];
