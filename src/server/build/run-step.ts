@@ -6,6 +6,7 @@ import type { RequestContext } from '../../common/context.js';
 import { isKind } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Store } from '../store/store.js';
+import { HOST_SCOPE } from '../images/content-refs.js';
 import { writeLayerDiff } from '../../agent/images/layer-diff.js';
 import type { ContainerService } from '../containers/container-service.js';
 import type { ContainerIoService } from '../containers/container-io-service.js';
@@ -51,12 +52,11 @@ export function runtimeMountPoint(path: string, isDirectory: boolean, size: numb
 }
 
 /**
- * Store kind of the record that owns a RUN step's container while it exists (host scope:
+ * Store kind of the record that owns a RUN step's container while it exists (the reserved host scope:
  * value names the tenant), written before the container is created and deleted after it is
  * removed, so start-up can remove the containers of builds a crash cut short.
  */
 const BUILD_STEP_KIND = 'build-step';
-const HOST_SCOPE: RequestContext = { tenant: '@host', requestId: 'build-steps' };
 
 interface BuildStepRecord {
   tenant: string;
