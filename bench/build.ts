@@ -6,17 +6,15 @@
  * Usage: node dist/bench/build.js [--runs 5] [--no-write]
  * Writes its table into docs/benchmarks.md between its own markers.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, startBerth } from '../test/support/berth-harness.js';
+import { startBerth } from '../test/support/berth-harness.js';
+import { writeBenchmarkSection } from './doc-section.js';
 import { startDockerd } from '../test/support/dockerd-harness.js';
 import { dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
-
-const BEGIN = '<!-- bench/build.ts: begin -->';
-const END = '<!-- bench/build.ts: end -->';
 
 /** Two build stages, RUN steps that write 8 MiB, a COPY of 100 context files, COPY --from. */
 const DOCKERFILE = `FROM berth-test/busybox AS build
@@ -82,15 +80,7 @@ async function main(): Promise<void> {
       row('warm build (all cached)', warm),
     ].join('\n');
     console.log(section);
-    if (!values['no-write']) {
-      const path = join(REPO_ROOT, 'docs', 'benchmarks.md');
-      let doc = await readFile(path, 'utf8');
-      const begin = doc.indexOf(BEGIN);
-      const end = doc.indexOf(END);
-      const block = `${BEGIN}\n${section}\n${END}`;
-      doc = begin >= 0 && end > begin ? doc.slice(0, begin) + block + doc.slice(end + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
-      await writeFile(path, doc);
-    }
+    if (!values['no-write']) await writeBenchmarkSection('bench/build.ts', section);
   } finally {
     await Promise.all([berth.stop(), dockerd.stop()]);
     await rm(dir, { recursive: true, force: true });
