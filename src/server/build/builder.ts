@@ -171,7 +171,7 @@ export class Build {
         let name: string | undefined;
         if (words.length === 3 && words[1]!.toUpperCase() === 'AS') name = words[2]!.toLowerCase();
         else if (words.length !== 1) throw invalidArgument(`dockerfile parse error on line ${instruction.line}: FROM requires either one or three arguments`);
-        if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) throw invalidArgument(`invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
+        if (name !== undefined && !/^[a-z][a-z0-9_.-]*$/.test(name)) throw invalidArgument(`invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
         if (name !== undefined && stages.some((s) => s.name === name)) throw invalidArgument(`duplicate name ${name}`);
         stages.push({ ...(name !== undefined ? { name } : {}), instructions: [], from: instruction });
       } else if (stages.length === 0) {
@@ -382,7 +382,8 @@ export class Build {
     for (const flag of ['link', 'parents', 'exclude', 'checksum', 'keep-git-dir']) {
       if (instruction.flags[flag] !== undefined) throw invalidArgument(`the --${flag} option requires BuildKit`);
     }
-    const words = (instruction.json ?? splitWords(instruction.args, this.escape)).map((w) => (instruction.json ? expandWord(w.replace(/'/g, "\\'"), lookup, this.escape) : expandWord(w, lookup, this.escape)));
+    // Each word (of either form) goes through the shell lexer, as in Docker.
+    const words = (instruction.json ?? splitWords(instruction.args, this.escape)).map((w) => expandWord(w, lookup, this.escape));
     if (words.length < 2) throw invalidArgument(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
     const rawDest = words[words.length - 1]!;
     const dest = rawDest.startsWith('/') ? rawDest : `${posix.resolve(state.config.WorkingDir || '/', rawDest)}${rawDest.endsWith('/') || rawDest === '.' ? '/' : ''}`;
