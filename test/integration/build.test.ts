@@ -75,6 +75,10 @@ test('the CLI uses the classic builder and prints its step stream', async () => 
   assert.match(result.stdout, /^Step 2\/3 : RUN echo built > \/hello\n ---> Running in [0-9a-f]{12}\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}$/m);
   assert.match(result.stdout, /^Successfully built [0-9a-f]{12}\nSuccessfully tagged build-basic:latest\nSuccessfully tagged build-basic:two$/m);
   assert.equal(await dockerOk(berth.env, ['run', '--rm', 'build-basic:two']), 'built\n');
+  // DOCKER_BUILDKIT=0 asks for the classic builder explicitly: the same path, another notice.
+  const explicit = await docker({ ...berth.env, DOCKER_BUILDKIT: '0' }, ['build', '-q', dir], { timeoutMs: 120_000 });
+  assert.equal(explicit.code, 0, explicit.stderr);
+  assert.match(explicit.stderr, /BuildKit is currently disabled/);
   assert.equal((await leftovers()).containers, '');
 });
 
@@ -237,6 +241,13 @@ test('bad input gets a clear error: syntax, missing COPY source, unknown instruc
   result = await build(['--pull', syntax.replace('bad-syntax', 'bad-copy')]);
   assert.match(result.stderr, /pulling berth-test\/busybox(:latest)? for the build is not supported yet/);
 
+  // BuildKit sessions and remote contexts are refused in Docker's error shape.
+  const buildkit = await rawBuild(await tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\n` }), 'version=2');
+  assert.equal(buildkit.status, 501);
+  assert.match(buildkit.body, /"message":"BuildKit builds are not supported by Berth/);
+  const remote = await rawBuild(Buffer.alloc(0), 'remote=https://example.invalid/repo.git');
+  assert.equal(remote.status, 501);
+
   const cacheBefore = await buildCacheCount();
   const notTar = await rawBuild(Buffer.from('this is not a tar archive, not even close'.repeat(20)));
   assert.equal(notTar.status, 400);
@@ -378,9 +389,9 @@ async function makeTarGz(files: Record<string, string>): Promise<Buffer> {
 }
 
 /** POST /build with a raw body, as an SDK would send it. */
-function rawBuild(body: Buffer): Promise<{ status: number; body: string }> {
+function rawBuild(body: Buffer, query = 't=raw-bad'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: berth.socket, path: '/v1.47/build?t=raw-bad', method: 'POST', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } }, (res) => {
+    const req = request({ socketPath: berth.socket, path: `/v1.47/build?${query}`, method: 'POST', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
