@@ -17,7 +17,8 @@ import type { ImageRuntimeConfig, ImageUsage, ResolvedImage } from '../images/ty
 import type { Store } from '../store/store.js';
 import { BuildCache, type DfBuildCache } from './build-cache.js';
 import { receiveContext } from './build-context.js';
-import { Build, Memo, type BuildOptions, type BuildOutput, type ImagePuller } from './builder.js';
+import { Build } from './builder.js';
+import { Memo, type BuildOptions, type BuildOutput, type ImagePuller } from './types.js';
 import { parseDockerfile } from './dockerfile.js';
 import { existsBelowAs, RunStepRunner, runtimeMountPoint } from './run-step.js';
 import { ScratchMounts } from './scratch-mounts.js';

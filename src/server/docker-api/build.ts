@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BerthError, invalidArgument, notImplemented } from '../../common/errors.js';
 import type { BuildService } from '../build/build-service.js';
-import { StepFailed, type BuildOptions } from '../build/builder.js';
+import { StepFailed, type BuildOptions } from '../build/types.js';
 import { parseFilterJson } from '../events/filters.js';
 import { queryBool, queryString, type Query } from './query.js';
 import { requestContext } from './request-context.js';
