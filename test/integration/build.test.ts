@@ -2,7 +2,7 @@
  * `docker build` (classic builder) and `docker commit` against `berth up`, through the real
  * docker CLI 28 (which falls back to the classic builder since no buildx plugin is installed).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
-import { docker, dockerOk } from '../support/docker-cli.js';
+import { DOCKER_CLI, docker, dockerOk } from '../support/docker-cli.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
 
 const run = promisify(execFile);
@@ -211,6 +211,22 @@ test('deletions in a RUN become OCI whiteouts and a recreated directory an opaqu
   const names = stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(5).join(' '));
   for (const expected of ['d/', 'd/.wh..wh..opq', 'd/c', 'etc/.wh.group', '.wh.keep']) assert.ok(names.includes(expected), `${expected} missing from ${names.join(', ')}`);
   assert.ok(!stdout.split('\n').some((line) => line.startsWith('c')), 'a character device leaked into the layer');
+});
+
+test('a client that goes away mid-RUN cancels the build: the step container is killed and removed', async () => {
+  const dir = await context('cancel', { Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo started && sleep 120\n` });
+  const cli = spawn(DOCKER_CLI, ['build', dir], { env: berth.env, stdio: 'ignore' });
+  const exited = new Promise((resolve) => cli.on('close', resolve));
+  await waitFor(async () => (await dockerOk(berth.env, ['ps', '-q'])).trim() !== '', 30_000);
+  const started = Date.now();
+  // The docker CLI dies as with a user's Ctrl-C: its connection closes.
+  cli.kill('SIGKILL');
+  await exited;
+  await waitFor(async () => (await leftovers()).containers === '', 30_000);
+  assert.ok(Date.now() - started < 30_000);
+  const left = await leftovers();
+  assert.deepEqual(left.runc, []);
+  assert.deepEqual(left.mounts, []);
 });
 
 test('bad input gets a clear error: syntax, missing COPY source, unknown instruction in ONBUILD, not a tar', async () => {
