@@ -14,10 +14,13 @@ import { ContainerIoService } from '../server/containers/container-io-service.js
 import { ExecService } from '../server/containers/exec-service.js';
 import { RegistryService } from '../server/registry/registry-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
+import { BuildService } from '../server/build/build-service.js';
+import { isKind } from '../common/errors.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
+import { enforceCreatePolicy } from '../server/tenancy/policy.js';
 import { listenerNames } from './tls-names.js';
 
 export interface UpOptions {
@@ -68,10 +71,38 @@ export async function runUp(options: UpOptions): Promise<void> {
     },
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
-  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger });
+  // Containers also start from the build cache's intermediate images (RUN steps), by full id.
+  let builds: BuildService | undefined;
+  let tenants: TenantService | undefined;
+  const resolver = {
+    resolve: async (ctx: Parameters<ImageService['resolve']>[0], ref: string) => {
+      try {
+        return await images.resolve(ctx, ref);
+      } catch (err) {
+        const intermediate = isKind(err, 'NotFound') ? await builds?.resolveIntermediate(ctx, ref) : undefined;
+        if (intermediate === undefined) throw err;
+        return intermediate;
+      }
+    },
+  };
+  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events, dataRoot, logger });
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
+  builds = new BuildService({
+    store,
+    images,
+    containers,
+    containerIo,
+    dataRoot,
+    logger,
+    usage: { containersUsing: async (ctx, imageId) => (await containers!.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })) },
+    // RUN steps get the tenant's policy (default memory and pids limits) like any container.
+    admitRunHostConfig: (tenant, hostConfig) => {
+      const policy = tenants?.policyOf(tenant);
+      return policy ? enforceCreatePolicy(policy, hostConfig) : hostConfig;
+    },
+  });
   const system = new SystemService({
     dataRoot,
     events,
@@ -86,10 +117,11 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfImages: async (ctx) => images.diskUsage(ctx),
       dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
       dfVolumes: async () => [],
+      dfBuildCache: async (ctx) => builds!.diskUsage(ctx),
     },
   });
   const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
-  const tenants = new TenantService({
+  tenants = new TenantService({
     store,
     ca,
     ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
@@ -99,10 +131,11 @@ export async function runUp(options: UpOptions): Promise<void> {
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
   const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
-  const services: Services = { containers, containerIo, exec, images, events, system, tenants, tenantEndpoints, registry };
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, tenants, tenantEndpoints };
 
   await containers.reconcile();
   await registry.reconcile();
+  await builds.reconcile();
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const tcp = addresses.filter((a) => a.kind === 'tcp');

@@ -5,6 +5,7 @@ import type { ImageService } from './images/image-service.js';
 import type { EventService } from './events/event-service.js';
 import type { SystemService } from './system/system-service.js';
 import type { RegistryService } from './registry/registry-service.js';
+import type { BuildService } from './build/build-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
 
 /**
@@ -21,6 +22,8 @@ export interface Services {
   system: SystemService;
   /** Registries: login, pull, push. */
   registry: RegistryService;
+  /** docker build (classic builder), docker commit and the build cache. */
+  builds: BuildService;
   tenants: TenantService;
   /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
   tenantEndpoints: string[];

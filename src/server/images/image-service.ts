@@ -21,6 +21,15 @@ import { matchImageFilters, parseImageFilters, pruneFilters, type ImageFilters }
 import type { DfImage } from '../system/types.js';
 import type { ImageResolver, ImageUsage, ResolvedImage } from './types.js';
 
+/** An image's content as stored: config digest, layers and their sizes. */
+export interface HeldImage {
+  id: string;
+  config: ImageConfigJson;
+  diffIds: string[];
+  chainIds: string[];
+  layerSizes: number[];
+}
+
 export interface ImageServiceOptions {
   store: Store;
   dataRoot: string;
@@ -388,18 +397,51 @@ export class ImageService implements ImageResolver {
     const id = sha256Digest(configBytes);
     const hex = digestHex(id);
     const config = parseImageConfig(configBytes);
-    const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== layers.length) {
-      throw invalidArgument(`invalid image archive: config lists ${diffIds.length} layers, the manifest ${layers.length}`);
-    }
     try {
       await this.opts.store.get(ctx, IMAGE_KIND, hex);
       return id;
     } catch (err) {
       if (!isKind(err, 'NotFound')) throw err;
     }
-    const chains = chainIds(diffIds);
     const user = `${ctx.tenant}/${hex}`;
+    const { chainIds: chains, layerSizes } = await this.retainContent(user, configBytes, layers, onLayer);
+    try {
+      const record: ImageRecord = {
+        id,
+        repoTags: [],
+        repoDigests: [],
+        diffIds: config.rootfs.diff_ids,
+        chainIds: chains,
+        layerSizes,
+        config,
+        created: config.created ?? new Date().toISOString(),
+      };
+      await this.opts.store.create(ctx, IMAGE_KIND, { id: hex, value: record });
+    } catch (err) {
+      await this.releaseContent(user, id, config.rootfs.diff_ids, chains).catch((e: unknown) => this.opts.logger.error({ err: e }, 'image rollback failed'));
+      throw err;
+    }
+    if (action !== undefined) this.event(ctx, action, id, id);
+    return id;
+  }
+
+  /**
+   * Puts an image's config blob and layers (ingested and unpacked when new) in the stores and
+   * records `user` as one of their users. On failure `user` holds nothing.
+   */
+  private async retainContent(
+    user: string,
+    configBytes: Buffer,
+    layers: (() => Readable)[],
+    onLayer?: (index: number, phase: 'extracting' | 'done') => void,
+  ): Promise<HeldImage> {
+    const id = sha256Digest(configBytes);
+    const config = parseImageConfig(configBytes);
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== layers.length) {
+      throw invalidArgument(`invalid image archive: config lists ${diffIds.length} layers, the manifest ${layers.length}`);
+    }
+    const chains = chainIds(diffIds);
     try {
       const layerSizes: number[] = [];
       for (let i = 0; i < diffIds.length; i++) {
@@ -420,24 +462,58 @@ export class ImageService implements ImageResolver {
         await this.refs.addUser(LAYER_KIND, digestHex(chain), user, size);
       }
       if (!(await this.content.has(id))) await this.content.ingest(streamOf(configBytes), id);
-      await this.refs.addUser(BLOB_KIND, hex, user);
-      const record: ImageRecord = {
-        id,
-        repoTags: [],
-        repoDigests: [],
-        diffIds,
-        chainIds: chains,
-        layerSizes,
-        config,
-        created: config.created ?? new Date().toISOString(),
-      };
-      await this.opts.store.create(ctx, IMAGE_KIND, { id: hex, value: record });
+      await this.refs.addUser(BLOB_KIND, digestHex(id), user);
+      return { id, config, diffIds, chainIds: chains, layerSizes };
     } catch (err) {
       await this.releaseContent(user, id, diffIds, chains).catch((e: unknown) => this.opts.logger.error({ err: e }, 'image rollback failed'));
       throw err;
     }
-    if (action !== undefined) this.event(ctx, action, id, id);
-    return id;
+  }
+
+  // ---- build and commit (src/server/build) ------------------------------------------------
+
+  /**
+   * Stores an image's content on behalf of `holder` (a build cache entry) without an image
+   * record, so its layers can be run and reused. Layers not stored yet are read from
+   * `newLayers` (diff id → uncompressed tar file).
+   */
+  async holdImage(holder: string, configBytes: Buffer, newLayers: ReadonlyMap<string, string>): Promise<HeldImage> {
+    const config = parseImageConfig(configBytes);
+    return this.exclusive(() => this.retainContent(holder, configBytes, this.layerSources(config, newLayers)));
+  }
+
+  /** Drops `holder`'s hold on an image's content; returns the chain ids of layers deleted. */
+  async releaseHeldImage(holder: string, image: Pick<HeldImage, 'id' | 'diffIds' | 'chainIds'>): Promise<string[]> {
+    return this.exclusive(() => this.releaseContent(holder, image.id, image.diffIds, image.chainIds));
+  }
+
+  /** The config of an image whose content is stored (held by an image or a build cache entry). */
+  async storedConfig(id: string): Promise<ImageConfigJson> {
+    return parseImageConfig(await this.content.read(id));
+  }
+
+  /**
+   * Records an image the builder or `docker commit` made (layers as in holdImage) and tags it.
+   */
+  async createImage(ctx: RequestContext, configBytes: Buffer, newLayers: ReadonlyMap<string, string>, tags: readonly string[]): Promise<string> {
+    const config = parseImageConfig(configBytes);
+    const tagged = tags.map((t) => {
+      const parsed = parseReference(t);
+      if (parsed.digest !== undefined) throw invalidArgument('refusing to create a tag with a digest reference');
+      return familiarTagged(parsed);
+    });
+    return this.exclusive(async () => {
+      const id = await this.addImage(ctx, configBytes, this.layerSources(config, newLayers), undefined);
+      for (const tag of tagged) await this.addTag(ctx, id, tag);
+      return id;
+    });
+  }
+
+  private layerSources(config: ImageConfigJson, newLayers: ReadonlyMap<string, string>): (() => Readable)[] {
+    return config.rootfs.diff_ids.map((diffId) => () => {
+      const file = newLayers.get(diffId);
+      return file !== undefined ? createReadStream(file) : this.content.open(diffId);
+    });
   }
 
   /** Drops `user` from an image's content and deletes what nobody uses; returns removed chain ids. */
@@ -580,5 +656,9 @@ const streamOf = (data: Buffer): Readable => Readable.from([data]);
 function decompressing(source: Readable): Readable {
   const out = new AutoDecompress();
   source.on('error', (err) => out.destroy(err));
+  // The consumer may attach only after an await (ContentStore.ingest makes its directories
+  // first); without a listener an early error (a missing file) would end the process. The
+  // consumer's pipeline still sees the error: the stream stays destroyed with it.
+  out.on('error', () => undefined);
   return source.pipe(out);
 }

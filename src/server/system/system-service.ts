@@ -151,18 +151,18 @@ export class SystemService {
       wanted.add(t as DiskUsageType);
     }
     const { sources } = this.options;
-    const [images, containers, volumes] = await Promise.all([
+    const [images, containers, volumes, buildCache] = await Promise.all([
       wanted.has('image') ? sources.dfImages(ctx) : undefined,
       wanted.has('container') ? sources.dfContainers(ctx) : undefined,
       wanted.has('volume') ? sources.dfVolumes(ctx) : undefined,
+      wanted.has('build-cache') ? (sources.dfBuildCache?.(ctx) ?? []) : undefined,
     ]);
     return {
       LayersSize: images?.layersSize ?? 0,
       Images: images?.images ?? null,
       Containers: containers ?? null,
       Volumes: volumes ?? null,
-      // Berth has no build cache yet: an empty list, not an unknown.
-      BuildCache: wanted.has('build-cache') ? [] : null,
+      BuildCache: buildCache ?? null,
     };
   }
 }

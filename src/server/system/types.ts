@@ -14,6 +14,8 @@ export interface SystemSources {
   dfContainers(ctx: RequestContext): Promise<DfContainer[]>;
   /** Volumes with `UsageData` filled in (Size -1 when unknown). */
   dfVolumes(ctx: RequestContext): Promise<DfVolume[]>;
+  /** Build cache entries (Docker's BuildCache records); none when absent. */
+  dfBuildCache?(ctx: RequestContext): Promise<unknown[]>;
 }
 
 export interface ContainerCounts {
