@@ -12,7 +12,11 @@ import { ContainerService } from '../server/containers/container-service.js';
 import { ContainerIoService } from '../server/containers/container-io-service.js';
 import { ExecService } from '../server/containers/exec-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
+import { VolumeService } from '../server/volumes/volume-service.js';
+import { MountPlanner } from '../server/mounts/mount-planner.js';
+import { HealthMonitor } from '../server/health/health-monitor.js';
 import type { Services } from '../server/services.js';
+import type { ContainerRecord } from '../server/containers/model.js';
 import { listenOn, parseListenAddress } from './listen.js';
 
 export interface UpOptions {
@@ -52,7 +56,29 @@ export async function runUp(options: UpOptions): Promise<void> {
     },
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
-  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger });
+  const volumes = new VolumeService({
+    store,
+    events,
+    dataRoot,
+    logger,
+    usage: {
+      containersUsing: async (ctx, name) =>
+        containers
+          ? (await containers.list(ctx))
+              .filter((c) => c.mounts?.some((m) => m.Type === 'volume' && m.Name === name))
+              .map((c) => ({ id: c.id, running: c.state.Running }))
+          : [],
+    },
+  });
+  const mounts = new MountPlanner({ volumes, events, logger });
+  // The health monitor follows container starts and stops through the events they publish.
+  const health = new HealthMonitor({
+    containers: { lookup: (ctx, id) => containers!.lookup(ctx, id), setHealth: (ctx, id, update) => containers!.setHealth(ctx, id, update) },
+    runtime,
+    events,
+    logger,
+  });
+  containers = new ContainerService({ store, runtime, images, rootfs, events: health.observe(events), dataRoot, logger, mounts });
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
@@ -69,12 +95,14 @@ export async function runUp(options: UpOptions): Promise<void> {
       imageCount: async (ctx) => images.count(ctx),
       dfImages: async (ctx) => images.diskUsage(ctx),
       dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
-      dfVolumes: async () => [],
+      dfVolumes: async (ctx) => volumes.diskUsage(ctx),
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system };
+  const services: Services = { containers, containerIo, exec, images, events, system, volumes };
 
   await containers.reconcile();
+  await volumes.reconcile();
+  await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const listeners = await listenOn(app.server, addresses);
@@ -93,6 +121,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down; containers keep running');
     containers!.shutdown();
+    health.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await Promise.resolve(events.close()).catch(() => undefined);
