@@ -1,6 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import type { RequestContext } from '../../common/context.js';
-import { invalidArgument } from '../../common/errors.js';
+import { invalidArgument, isKind } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { dataDir } from '../../agent/volumes/local-volumes.js';
 import { copyUpImageContent } from '../../agent/mounts/copy-up.js';
@@ -67,7 +67,10 @@ export class MountPlanner {
     const from = request.volumesFrom.map(parseVolumesFrom);
 
     for (const { container, mode } of from) {
-      const source = await lookup(container);
+      // dockerd answers 400 here: a 404 would make the docker CLI try to pull the image.
+      const source = await lookup(container).catch((err: unknown) => {
+        throw isKind(err, 'NotFound') ? invalidArgument(err.message) : err;
+      });
       for (const m of source.mounts) {
         planned.set(m.Destination, { point: { ...m, RW: m.RW && mode === 'rw', CopyData: false } });
       }

@@ -144,7 +144,8 @@ export function parseMountObject(raw: unknown): ParsedMount {
       const labels = stringMap(m.VolumeOptions?.Labels);
       return {
         point: {
-          Type: 'volume', Source: '', Destination: clean(target), Driver: driver, Mode: '', RW: !readonly, Propagation: '',
+          // dockerd sets mode "z" on every local volume it mounts from --mount, as for -v name:/path.
+          Type: 'volume', Source: '', Destination: clean(target), Driver: driver, Mode: driver === 'local' ? 'z' : '', RW: !readonly, Propagation: '',
           CopyData: m.VolumeOptions?.NoCopy !== true,
         },
         volume: { ...(source !== '' ? { name: source } : {}), driver, options, labels },

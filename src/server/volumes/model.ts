@@ -29,7 +29,7 @@ export const VALID_VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 export interface VolumeView {
   CreatedAt: string;
   Driver: string;
-  Labels: Record<string, string>;
+  Labels: Record<string, string> | null;
   Mountpoint: string;
   Name: string;
   Options: Record<string, string> | null;

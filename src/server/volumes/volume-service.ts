@@ -248,6 +248,7 @@ export class VolumeService {
     request: { name: string; driver: string; options: Record<string, string>; labels: Record<string, string>; anonymous: boolean },
   ): Promise<VolumeRecord> {
     const { name, driver } = request;
+    if (name.length === 1) throw invalidArgument(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`);
     if (!VALID_VOLUME_NAME.test(name)) {
       throw invalidArgument(
         `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
@@ -320,7 +321,7 @@ export class VolumeService {
     return {
       CreatedAt: record.createdAt,
       Driver: record.driver,
-      Labels: record.labels,
+      Labels: Object.keys(record.labels).length > 0 ? record.labels : null,
       Mountpoint: dataDir(record.base),
       Name: record.name,
       Options: Object.keys(record.options).length > 0 ? record.options : null,
