@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,21 +13,9 @@ import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { busyboxImageTar, SEEDED_IMAGE, seededVolumeImageTar } from '../support/test-images.js';
 import { mountsUnder, sleep } from '../support/cleanup.js';
+import { apiPost } from '../support/api-request.js';
 
 const IMAGE = 'berth-test/busybox';
-
-/** POSTs JSON straight to the API (for what the docker CLI validates before sending). */
-function apiPost(socket: string, path: string, body: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
