@@ -1,5 +1,6 @@
 import type { RequestContext } from '../../common/context.js';
 import { nowRfc3339Nano, parseRfc3339 } from '../../common/human-time.js';
+import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
 import type { ContainerRuntime, StdioChunk } from '../../agent/runtime/types.js';
 import type { DockerEvent, EventPublisher } from '../events/types.js';
@@ -115,7 +116,7 @@ export class HealthMonitor {
     const check = record.config.Healthcheck;
     if (!record.state.Running || record.state.Paused || !isEnabled(check)) return;
     const timeoutNs = check.Timeout || DEFAULT_TIMEOUT_NS;
-    const result = await this.runProbe(record, probeCommand(check), timeoutNs);
+    const result = await this.runProbe(ctx, record, probeCommand(check), timeoutNs);
     if (!this.checkers.has(id)) return; // stopped while the probe ran
     const retries = check.Retries || DEFAULT_RETRIES;
     const startPeriodMs = (check.StartPeriod ?? 0) / NS_PER_MS;
@@ -147,7 +148,16 @@ export class HealthMonitor {
   }
 
   /** One probe: its exit code and first 4 KiB of output, or -1 with dockerd's message on timeout. */
-  private async runProbe(record: ContainerRecord, args: string[], timeoutNs: number): Promise<HealthLogEntry> {
+  private async runProbe(ctx: RequestContext, record: ContainerRecord, args: string[], timeoutNs: number): Promise<HealthLogEntry> {
+    // dockerd runs probes as execs and reports them as such.
+    const execId = newId();
+    const publish = (action: string, extra: Record<string, string> = {}): void =>
+      this.opts.events.publish(ctx, {
+        Type: 'container',
+        Action: action,
+        Actor: { ID: record.id, Attributes: { ...record.config.Labels, execID: execId, image: record.image, name: record.name, ...extra } },
+      });
+    publish(`exec_create: ${args.join(' ')}`);
     const start = nowRfc3339Nano();
     const output: Buffer[] = [];
     let size = 0;
@@ -163,8 +173,11 @@ export class HealthMonitor {
       });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      return { Start: start, End: nowRfc3339Nano(), ExitCode: /not found|no such file/i.test(message) ? 127 : 126, Output: message };
+      const exitCode = /not found|no such file/i.test(message) ? 127 : 126;
+      publish('exec_die', { exitCode: String(exitCode) });
+      return { Start: start, End: nowRfc3339Nano(), ExitCode: exitCode, Output: message };
     }
+    publish(`exec_start: ${args.join(' ')}`);
     exec.stdio.output.on('data', (chunk: StdioChunk) => {
       if (size >= MAX_OUTPUT_BYTES) return;
       const part = chunk.data.subarray(0, MAX_OUTPUT_BYTES - size);
@@ -185,6 +198,7 @@ export class HealthMonitor {
         // already gone
       }
       exec.stdio.close();
+      publish('exec_die', { exitCode: '137' });
       return { Start: start, End: nowRfc3339Nano(), ExitCode: -1, Output: `Health check exceeded timeout (${goDuration(timeoutNs)})` };
     }
     // Let the last output drain after the exit.
@@ -194,6 +208,7 @@ export class HealthMonitor {
       setTimeout(resolve, 200).unref();
     });
     exec.stdio.close();
+    publish('exec_die', { exitCode: String(outcome) });
     return { Start: start, End: nowRfc3339Nano(), ExitCode: outcome, Output: Buffer.concat(output).toString('utf8') };
   }
 }
