@@ -100,8 +100,10 @@ export async function runUp(options: UpOptions): Promise<void> {
   });
   const services: Services = { containers, containerIo, exec, images, events, system, volumes };
 
-  await containers.reconcile();
+  // Volumes first, against the records as they were: mounts of containers that ran stay, and
+  // the exits containers.reconcile then records release the volumes of those that died.
   await volumes.reconcile();
+  await containers.reconcile();
   await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
   const app = await buildDockerApi(services, logger);
   await app.ready();

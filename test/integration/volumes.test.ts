@@ -248,8 +248,14 @@ describe('volumes and mounts', { concurrency: 1 }, () => {
   test('SIGKILL of Berth with volumes in use: after restart mounts and volumes match the records', async () => {
     await ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=4m', 'vt-crash-tmp']);
     await ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', 'vt-crash-idle']);
-    await ok(['run', '-d', '--name', 'vt-crash', '-v', 'vt-crash-tmp:/t', '-v', 'vt-crash-named:/n', SEEDED_IMAGE, 'sh', '-c', 'echo before > /t/f; sleep 300']);
+    await ok(['run', '-d', '--name', 'vt-crash', '-v', 'vt-crash-tmp:/t', '-v', 'vt-crash-named:/n', SEEDED_IMAGE, 'sh', '-c', 'echo before > /t/f; touch /tmp/healthy; sleep 300']);
+    assert.ok(await eventually(async () => (await ok(['inspect', '-f', '{{.State.Health.Status}}', 'vt-crash'])).trim() === 'healthy', 5000));
     await ok(['run', '--name', 'vt-crash-idle-user', '-v', 'vt-crash-idle:/i', IMAGE, 'true']);
+    // This one ends while Berth is down: its volume must be released by the restarted Berth.
+    await ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', 'vt-crash-dying']);
+    await ok(['run', '-d', '--name', 'vt-crash-dies', '-v', 'vt-crash-dying:/d', IMAGE, 'sleep', '1']);
+    const dyingData = join(berth.dataRoot, 'volumes', 'vt-crash-dying', '_data');
+    assert.equal((await mountsUnder(dyingData)).length, 1);
     const tmpData = join(berth.dataRoot, 'volumes', 'vt-crash-tmp', '_data');
     const idleData = join(berth.dataRoot, 'volumes', 'vt-crash-idle', '_data');
     assert.equal((await mountsUnder(tmpData)).length, 1);
@@ -261,18 +267,24 @@ describe('volumes and mounts', { concurrency: 1 }, () => {
     await promisify(execFile)('mount', ['-t', 'tmpfs', 'tmpfs', idleData]);
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(berth.dataRoot, 'volumes', 'vt-orphan', '_data'), { recursive: true });
+    await sleep(1500);
     await berth.restart();
     assert.equal((await ok(['inspect', '-f', '{{.State.Running}}', 'vt-crash'])).trim(), 'true');
     assert.equal(await ok(['exec', 'vt-crash', 'cat', '/t/f']), 'before\n', 'the running container keeps its tmpfs volume');
     assert.equal((await mountsUnder(tmpData)).length, 1, 'the volume of a running container stays mounted');
     assert.equal((await mountsUnder(idleData)).length, 0, 'an option volume nobody runs with is unmounted');
     await assert.rejects(stat(join(berth.dataRoot, 'volumes', 'vt-orphan')), 'a volume directory without a record is removed');
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'vt-crash-dies'])).trim(), 'exited');
+    assert.ok(await eventually(async () => (await mountsUnder(dyingData)).length === 0, 5000), 'the volume of a container that ended meanwhile is unmounted');
     const names = await volumeNames();
     for (const n of ['vt-crash-tmp', 'vt-crash-idle', 'vt-crash-named']) assert.ok(names.includes(n), n);
     assert.equal(await ok(['exec', 'vt-crash', 'ls', '/data']), 'seed\nsub\n');
-    await ok(['rm', '-f', '-v', 'vt-crash', 'vt-crash-idle-user']);
-    await ok(['volume', 'rm', 'vt-crash-tmp', 'vt-crash-idle', 'vt-crash-named']);
-    const left = (await mountsUnder(join(berth.dataRoot, 'volumes')));
-    assert.deepEqual(left, [], 'no volume mount is left under the data root');
+    // Health checks go on: the image's check turns unhealthy once its file is gone.
+    await ok(['exec', 'vt-crash', 'rm', '/tmp/healthy']);
+    assert.ok(await eventually(async () => (await ok(['inspect', '-f', '{{.State.Health.Status}}', 'vt-crash'])).trim() === 'unhealthy', 5000));
+    await ok(['rm', '-f', '-v', 'vt-crash', 'vt-crash-idle-user', 'vt-crash-dies']);
+    await ok(['volume', 'rm', 'vt-crash-tmp', 'vt-crash-idle', 'vt-crash-named', 'vt-crash-dying']);
+    assert.equal(await containerCount(), 0);
+    assert.deepEqual(await mountsUnder(berth.dataRoot), [], 'with every container gone, nothing is mounted under the data root');
   });
 });

@@ -30,6 +30,12 @@ export interface HealthMonitorOptions {
   logger: Logger;
 }
 
+/** The timer of one container's checks; replaced, never reused, when the container starts again. */
+interface Checker {
+  timer: NodeJS.Timeout | undefined;
+  stopped: boolean;
+}
+
 const MAX_LOG_ENTRIES = 5;
 const MAX_OUTPUT_BYTES = 4096;
 const NS_PER_MS = 1_000_000;
@@ -47,7 +53,7 @@ const NS_PER_MS = 1_000_000;
  * Berth restart. One checker per container; starting one replaces any earlier one.
  */
 export class HealthMonitor {
-  private readonly checkers = new Map<string, { timer: NodeJS.Timeout | undefined; stopped: boolean }>();
+  private readonly checkers = new Map<string, Checker>();
   private closed = false;
 
   constructor(private readonly opts: HealthMonitorOptions) {}
@@ -96,13 +102,13 @@ export class HealthMonitor {
     const record = await this.opts.containers.lookup(ctx, id).catch(() => undefined);
     const check = record?.config.Healthcheck;
     if (!record || !isEnabled(check)) return;
-    const checker = { timer: undefined as NodeJS.Timeout | undefined, stopped: false };
+    const checker: Checker = { timer: undefined, stopped: false };
     this.checkers.set(id, checker);
     const intervalMs = (check.Interval || DEFAULT_INTERVAL_NS) / NS_PER_MS;
     const schedule = (): void => {
       if (checker.stopped) return;
       checker.timer = setTimeout(() => {
-        void this.probeOnce(ctx, id)
+        void this.probeOnce(ctx, id, checker)
           .catch((err: unknown) => this.opts.logger.warn({ err, id }, 'health check failed to run'))
           .finally(schedule);
       }, intervalMs);
@@ -111,13 +117,14 @@ export class HealthMonitor {
     schedule();
   }
 
-  private async probeOnce(ctx: RequestContext, id: string): Promise<void> {
+  private async probeOnce(ctx: RequestContext, id: string, checker: Checker): Promise<void> {
     const record = await this.opts.containers.lookup(ctx, id);
     const check = record.config.Healthcheck;
     if (!record.state.Running || record.state.Paused || !isEnabled(check)) return;
     const timeoutNs = check.Timeout || DEFAULT_TIMEOUT_NS;
     const result = await this.runProbe(ctx, record, probeCommand(check), timeoutNs);
-    if (!this.checkers.has(id)) return; // stopped while the probe ran
+    // Stopped (or stopped and started again) while the probe ran: the result belongs to a past run.
+    if (this.checkers.get(id) !== checker) return;
     const retries = check.Retries || DEFAULT_RETRIES;
     const startPeriodMs = (check.StartPeriod ?? 0) / NS_PER_MS;
     let before: string | undefined;
