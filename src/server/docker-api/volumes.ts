@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import type { VolumeCreateBody } from '../volumes/volume-service.js';
-import { requestContext } from './containers.js';
+import { requestContext } from './request-context.js';
+import { admitVolumeCreate } from './admission.js';
 import { queryBool, queryString } from './query.js';
 
 type NameParams = { Params: { name: string } };
@@ -15,6 +16,7 @@ export async function volumeRoutes(app: FastifyInstance, opts: { services: Servi
 
   // VolumeCreate
   app.post('/volumes/create', async (request, reply) => {
+    admitVolumeCreate(opts.services, request, request.body);
     const view = await volumes.create(requestContext(request), (request.body ?? {}) as VolumeCreateBody);
     return reply.code(201).send(view);
   });
