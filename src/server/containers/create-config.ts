@@ -201,7 +201,6 @@ export function normaliseHostConfig(raw: Record<string, unknown> | undefined): H
   // Validated and planned by server/mounts when the container is created.
   const binds = strList(hc.Binds, 'Binds');
   const volumesFrom = strList(hc.VolumesFrom, 'VolumesFrom');
-  if (hc.Mounts !== undefined && hc.Mounts !== null && !Array.isArray(hc.Mounts)) throw invalidArgument('invalid Mounts: must be a list');
   if (hc.Privileged === true) throw notImplemented('privileged containers (--privileged) are not supported');
   for (const unsupported of ['Devices', 'DeviceRequests'] as const) {
     const value = hc[unsupported];
