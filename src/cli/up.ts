@@ -16,7 +16,11 @@ import { RegistryService } from '../server/registry/registry-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
 import { BuildService } from '../server/build/build-service.js';
 import { isKind } from '../common/errors.js';
+import { VolumeService } from '../server/volumes/volume-service.js';
+import { MountPlanner } from '../server/mounts/mount-planner.js';
+import { HealthMonitor } from '../server/health/health-monitor.js';
 import type { Services } from '../server/services.js';
+import type { ContainerRecord } from '../server/containers/model.js';
 import { listenOn, parseListenAddress } from './listen.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
@@ -71,6 +75,28 @@ export async function runUp(options: UpOptions): Promise<void> {
     },
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
+  const volumes = new VolumeService({
+    store,
+    events,
+    dataRoot,
+    logger,
+    usage: {
+      containersUsing: async (ctx, name) =>
+        containers
+          ? (await containers.list(ctx))
+              .filter((c) => c.mounts?.some((m) => m.Type === 'volume' && m.Name === name))
+              .map((c) => ({ id: c.id, running: c.state.Running }))
+          : [],
+    },
+  });
+  const mounts = new MountPlanner({ volumes, events, logger });
+  // The health monitor follows container starts and stops through the events they publish.
+  const health = new HealthMonitor({
+    containers: { lookup: (ctx, id) => containers!.lookup(ctx, id), setHealth: (ctx, id, update) => containers!.setHealth(ctx, id, update) },
+    runtime,
+    events,
+    logger,
+  });
   // Containers also start from the build cache's intermediate images (RUN steps), by full id.
   let builds: BuildService | undefined;
   let tenants: TenantService | undefined;
@@ -85,7 +111,7 @@ export async function runUp(options: UpOptions): Promise<void> {
       }
     },
   };
-  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events, dataRoot, logger });
+  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts });
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
@@ -116,7 +142,7 @@ export async function runUp(options: UpOptions): Promise<void> {
       imageCount: async (ctx) => images.count(ctx),
       dfImages: async (ctx) => images.diskUsage(ctx),
       dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
-      dfVolumes: async () => [],
+      dfVolumes: async (ctx) => volumes.diskUsage(ctx),
       dfBuildCache: async (ctx) => builds!.diskUsage(ctx),
     },
   });
@@ -131,11 +157,15 @@ export async function runUp(options: UpOptions): Promise<void> {
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
   const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, tenants, tenantEndpoints };
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, tenants, tenantEndpoints };
 
+  // Volumes first, against the records as they were: mounts of containers that ran stay, and
+  // the exits containers.reconcile then records release the volumes of those that died.
+  await volumes.reconcile();
   await containers.reconcile();
   await registry.reconcile();
   await builds.reconcile();
+  await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const tcp = addresses.filter((a) => a.kind === 'tcp');
@@ -156,6 +186,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down; containers keep running');
     containers!.shutdown();
+    health.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await Promise.resolve(events.close()).catch(() => undefined);

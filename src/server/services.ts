@@ -6,6 +6,7 @@ import type { EventService } from './events/event-service.js';
 import type { SystemService } from './system/system-service.js';
 import type { RegistryService } from './registry/registry-service.js';
 import type { BuildService } from './build/build-service.js';
+import type { VolumeService } from './volumes/volume-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
 
 /**
@@ -24,6 +25,7 @@ export interface Services {
   registry: RegistryService;
   /** docker build (classic builder), docker commit and the build cache. */
   builds: BuildService;
+  volumes: VolumeService;
   tenants: TenantService;
   /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
   tenantEndpoints: string[];

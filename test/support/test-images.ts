@@ -11,6 +11,9 @@
  * - busyboxImageTar(): `berth-test/busybox:latest`, one layer: /bin/busybox from Debian's
  *   busybox-static with a symlink per applet, a minimal /etc/passwd and /etc/group, /tmp 1777.
  * - debianImageTar(): `berth-test/debian:bookworm`, one layer: an mmdebstrap minbase rootfs.
+ * - seededVolumeImageTar(): `berth-test/seeded:latest`, busybox plus /data (owner 1000:1000,
+ *   mode 0770, a file `seed` and a directory `sub` owned 1001) declared as `VOLUME /data`, and a
+ *   HEALTHCHECK (`test -f /tmp/healthy` every 500 ms, 2 retries).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -133,7 +136,7 @@ async function packEntries(entries: Entry[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function busyboxLayer(busybox: Buffer, applets: string[]): Promise<Buffer> {
+async function busyboxLayer(busybox: Buffer, applets: string[], extra: Entry[] = []): Promise<Buffer> {
   const file = (name: string, text: string, mode = 0o644): Entry => ({ name, mode, data: Buffer.from(text) });
   const dir = (name: string, mode = 0o755): Entry => ({ name, type: 'directory', mode });
   const links = [...new Set(applets)]
@@ -156,6 +159,7 @@ async function busyboxLayer(busybox: Buffer, applets: string[]): Promise<Buffer>
     dir('usr/'),
     dir('usr/bin/'),
     dir('var/'),
+    ...extra,
   ]);
 }
 
@@ -220,5 +224,32 @@ export async function debianImageTar(): Promise<string> {
     } finally {
       await rm(rootfs, { force: true });
     }
+  });
+}
+
+export const SEEDED_IMAGE = 'berth-test/seeded:latest';
+
+/** The path of a cached archive holding `berth-test/seeded:latest` (see the module comment). */
+export async function seededVolumeImageTar(): Promise<string> {
+  const busybox = await readFile('/bin/busybox');
+  const key = createHash('sha256').update(RECIPE_VERSION).update('seeded-1').update(busybox).digest('hex').slice(0, 16);
+  return cached(`seeded-${key}.tar`, async (tmp) => {
+    const { stdout } = await run('/bin/busybox', ['--list']);
+    const layer = await busyboxLayer(busybox, stdout.split('\n').filter((l) => l !== ''), [
+      { name: 'data/', type: 'directory', mode: 0o770, uid: 1000, gid: 1000 },
+      { name: 'data/seed', mode: 0o640, uid: 1000, gid: 1000, data: Buffer.from('seeded by the image\n') },
+      { name: 'data/sub/', type: 'directory', mode: 0o750, uid: 1001, gid: 1001 },
+    ]);
+    const config = imageConfig(
+      sha256Digest(layer),
+      {
+        Env: [PATH_ENV],
+        Cmd: ['sh'],
+        Volumes: { '/data': {} },
+        Healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/healthy'], Interval: 500_000_000, Retries: 2 },
+      },
+      'berth test image: busybox with a seeded VOLUME and a HEALTHCHECK',
+    );
+    await writeSingleLayerArchive(tmp, layer, config, SEEDED_IMAGE);
   });
 }

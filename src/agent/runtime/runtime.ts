@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -42,6 +43,12 @@ import type {
 import { resolveGroups, resolveUser } from './user.js';
 
 const execFileAsync = promisify(execFile);
+
+/** runc makes read-only mounts read-only recursively (`rro`) with mount_setattr(2), Linux 5.12 and later. */
+const RECURSIVE_READONLY = ((): boolean => {
+  const [major = 0, minor = 0] = release().split('.').map((part) => parseInt(part, 10));
+  return major > 5 || (major === 5 && minor >= 12);
+})();
 
 /** BERTH_TRACE=1 logs per-phase timings of create and delete at debug. */
 const TRACING = process.env.BERTH_TRACE === '1';
@@ -128,7 +135,9 @@ export class RuncRuntime implements ContainerRuntime {
       const added = await resolveGroups(spec.rootfs, spec.process.groupAdd ?? []);
       user.additionalGids = [...new Set([...user.additionalGids, ...added])];
       timer.mark('user');
-      const oci = await clampRlimits(buildOciSpec(spec, { cgroupsPath, user, initBinary: this.initBinary, compat32Syscalls: this.compat32Syscalls }));
+      const oci = await clampRlimits(
+        buildOciSpec(spec, { cgroupsPath, user, initBinary: this.initBinary, compat32Syscalls: this.compat32Syscalls, recursiveReadonly: RECURSIVE_READONLY }),
+      );
       // runc sizes the pty it creates, so the process never sees the 0x0 of a fresh terminal
       // (a resize through conmon races with a process that asks for its size at once).
       const size = spec.process.consoleSize;

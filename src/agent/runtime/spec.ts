@@ -3,6 +3,7 @@ import { invalidArgument } from '../../common/errors.js';
 import { effectiveCapabilities } from './capabilities.js';
 import type { LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxResources, Mount, Spec } from './oci-types.js';
 import { defaultSeccompProfile } from './seccomp.js';
+import { ociBindMount } from '../mounts/oci-mounts.js';
 import type { ContainerSpecInput, ResourceLimits } from './types.js';
 
 /**
@@ -30,6 +31,8 @@ export interface SpecHostContext {
   user: { uid: number; gid: number; additionalGids: number[]; home: string };
   /** Host path of a static init (tini) for --init; without it --init is ignored. */
   initBinary?: string;
+  /** runc and kernel make read-only volume and bind mounts read-only recursively (rro); default true. */
+  recursiveReadonly?: boolean;
   /** Give the container a private cgroup namespace (Docker does so on cgroup v2 hosts). */
   cgroupNamespace?: boolean;
   /** Let the container use the 32-bit syscall ABI as well (see seccomp.ts). */
@@ -112,7 +115,11 @@ export function buildOciSpec(input: ContainerSpecInput, host: SpecHostContext): 
 
   const userMounts = [
     ...Object.entries(input.tmpfs).map(([dest, opts]) => tmpfsMount(dest, opts)),
-    ...input.binds.map(
+    ...(input.mounts ?? []).map((m) => ociBindMount(m, host.recursiveReadonly ?? true)),
+  ];
+  const userDestinations = new Set(userMounts.map((m) => m.destination));
+  userMounts.push(
+    ...input.binds.filter((b) => !userDestinations.has(b.destination)).map(
       (b): Mount => ({
         destination: b.destination,
         type: 'bind',
@@ -120,7 +127,7 @@ export function buildOciSpec(input: ContainerSpecInput, host: SpecHostContext): 
         options: ['rbind', b.readonly ? 'ro' : 'rw', 'rprivate'],
       }),
     ),
-  ];
+  );
   if (initBinary !== undefined) {
     userMounts.push({ destination: INIT_PATH, type: 'bind', source: initBinary, options: ['rbind', 'ro', 'rprivate'] });
   }

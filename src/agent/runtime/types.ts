@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { PreparedMount } from '../mounts/oci-mounts.js';
 
 /**
  * The contract between the container service (server side) and the runtime of one host.
@@ -68,7 +69,9 @@ export interface ContainerSpecInput {
   capDrop: string[];
   /** tmpfs mounts from --tmpfs / HostConfig.Tmpfs: destination → options ("size=64m,mode=1777"). */
   tmpfs: Record<string, string>;
-  /** Further bind mounts Berth itself manages (e.g. /etc/hosts, /etc/resolv.conf). */
+  /** Volume and bind mounts the user asked for, sources resolved (agent/mounts). */
+  mounts?: PreparedMount[];
+  /** Further bind mounts Berth itself manages (e.g. /etc/hosts, /etc/resolv.conf); a user mount at the same place wins. */
   binds: { source: string; destination: string; readonly: boolean }[];
   resources: ResourceLimits;
   /** Path of the log file the monitor writes. */

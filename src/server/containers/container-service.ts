@@ -15,6 +15,8 @@ import { ZERO_TIME, type ContainerRecord, type ContainerState, type HostConfig }
 import { nextRestartDelay, parseRestartPolicy, shouldRestart } from './restart-policy.js';
 import { normaliseSignal, signalNumber } from './signals.js';
 import { containerInspect, containerSummary, parseFilters, selectContainers } from './container-views.js';
+import type { MountPlanner, PlannedMounts } from '../mounts/mount-planner.js';
+import { healthOnStart, type HealthState } from '../health/health-config.js';
 
 const KIND = 'container';
 
@@ -62,6 +64,8 @@ export interface ContainerServiceOptions {
   events: EventPublisher;
   dataRoot: string;
   logger: Logger;
+  /** Volumes, binds and tmpfs mounts (server/mounts); without it a container has none. */
+  mounts?: MountPlanner;
 }
 
 interface Waiter {
@@ -85,6 +89,7 @@ export class ContainerService {
   private readonly events: EventPublisher;
   private readonly dataRoot: string;
   private readonly log: Logger;
+  private readonly mounts: MountPlanner | undefined;
   private readonly ops = new KeyedMutex();
   private readonly writes = new KeyedMutex();
   private readonly waiters = new Map<string, Waiter[]>();
@@ -107,6 +112,7 @@ export class ContainerService {
     this.events = options.events;
     this.dataRoot = options.dataRoot;
     this.log = options.logger;
+    this.mounts = options.mounts;
   }
 
   addBeforeStartHook(hook: BeforeStartHook): void {
@@ -236,6 +242,7 @@ export class ContainerService {
     if (name) await this.ensureNameFree(ctx, name);
     else name = await this.generateName(ctx);
     trace.mark('name');
+    const planned = await this.planMounts(ctx, body, hostConfig, config.Volumes);
 
     const dir = this.containerDir(id);
     const record: ContainerRecord = {
@@ -255,6 +262,7 @@ export class ContainerService {
       hostnamePath: join(dir, 'hostname'),
       hostsPath: join(dir, 'hosts'),
       resolvConfPath: join(dir, 'resolv.conf'),
+      ...(planned ? { mounts: planned.points } : {}),
     };
     // The rootfs exists before the record so that a record never points at nothing; a crash in
     // between leaves an orphan directory that start-up reconcile removes.
@@ -270,6 +278,7 @@ export class ContainerService {
     } catch (err) {
       await this.rootfs.remove(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      if (planned) await this.mounts!.release(ctx, planned);
       if (isKind(err, 'AlreadyExists')) throw await this.nameConflict(ctx, name);
       throw err;
     }
@@ -277,6 +286,33 @@ export class ContainerService {
     this.publish(ctx, record, 'create');
     trace.end();
     return { Id: id, Warnings: [] };
+  }
+
+  private async planMounts(ctx: RequestContext, body: CreateBody, hostConfig: HostConfig, volumes: Record<string, object> | null | undefined): Promise<PlannedMounts | undefined> {
+    if (!this.mounts) return undefined;
+    return this.mounts.plan(
+      ctx,
+      {
+        binds: hostConfig.Binds ?? [],
+        mounts: hostConfig.Mounts ?? [],
+        volumesFrom: hostConfig.VolumesFrom ?? [],
+        configVolumes: Object.keys(volumes ?? {}),
+        tmpfs: Object.keys(hostConfig.Tmpfs),
+      },
+      async (ref) => {
+        const source = await this.lookup(ctx, ref);
+        return { id: source.id, mounts: source.mounts ?? [] };
+      },
+    );
+  }
+
+  /** Writes State.Health (server/health) of a container; returns the record written. */
+  async setHealth(ctx: RequestContext, id: string, update: (health: HealthState | undefined) => HealthState | undefined): Promise<ContainerRecord> {
+    return this.mutate(ctx, id, (current) => {
+      const health = update(current.state.Health as HealthState | undefined);
+      if (health) current.state.Health = health;
+      else delete current.state.Health;
+    });
   }
 
   private async ensureNameFree(ctx: RequestContext, name: string): Promise<void> {
@@ -350,7 +386,8 @@ export class ContainerService {
     trace.mark('mount+etc+delete');
     let pid: number;
     try {
-      ({ pid } = await this.runtime.create(this.specInput(record, rootfs)));
+      const mounts = await this.mounts?.prepare(ctx, { id, mounts: record.mounts ?? [] }, rootfs);
+      ({ pid } = await this.runtime.create(this.specInput(record, rootfs, mounts)));
       trace.mark('create');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -386,6 +423,8 @@ export class ContainerService {
         };
         current.manuallyStopped = false;
         if (isRestart) current.restartCount += 1;
+        const health = healthOnStart(current.config.Healthcheck, current.state.Health as HealthState | undefined);
+        if (health) current.state.Health = health;
       });
       trace.mark('store');
       try {
@@ -407,7 +446,11 @@ export class ContainerService {
     trace.end();
   }
 
-  private specInput(record: ContainerRecord, rootfs: string): ContainerSpecInput {
+  private specInput(
+    record: ContainerRecord,
+    rootfs: string,
+    mounts?: { binds: NonNullable<ContainerSpecInput['mounts']>; tmpfs: Record<string, string> },
+  ): ContainerSpecInput {
     const { config, hostConfig } = record;
     return {
       id: record.id,
@@ -429,7 +472,8 @@ export class ContainerService {
       },
       capAdd: hostConfig.CapAdd ?? [],
       capDrop: hostConfig.CapDrop ?? [],
-      tmpfs: hostConfig.Tmpfs,
+      tmpfs: { ...hostConfig.Tmpfs, ...mounts?.tmpfs },
+      ...(mounts ? { mounts: mounts.binds } : {}),
       binds: [
         { source: record.hostnamePath, destination: '/etc/hostname', readonly: false },
         { source: record.hostsPath, destination: '/etc/hosts', readonly: false },
@@ -483,6 +527,7 @@ export class ContainerService {
     if (!removing) await this.runtime.delete(id).catch((err: unknown) => this.log.warn({ err, id }, 'runtime cleanup after exit failed'));
     trace.mark('delete');
     trace.end();
+    if (record.mounts?.length) void this.mounts?.afterExit(ctx, record.mounts).catch((err: unknown) => this.log.warn({ err, id }, 'releasing volumes after an exit failed'));
     if (exit.oomKilled) this.publish(ctx, record, 'oom');
     this.publish(ctx, record, 'die', { exitCode: String(exit.exitCode) });
     this.wake(id, 'next-exit', exit.exitCode);
@@ -708,7 +753,7 @@ export class ContainerService {
    * reconcile) finishes. With it (auto-remove after an exit, where nobody waits on the host)
    * the record goes first and the host's part follows off the caller's path (cleanUpHost).
    */
-  private async removeLocked(ctx: RequestContext, id: string, _options: { volumes: boolean }, deferHostCleanup = false): Promise<void> {
+  private async removeLocked(ctx: RequestContext, id: string, options: { volumes: boolean }, deferHostCleanup = false): Promise<void> {
     const trace = phaseTrace(this.log, 'remove', id);
     let record = (await this.store.get<ContainerRecord>(ctx, KIND, id)).value;
     if (deferHostCleanup) {
@@ -726,6 +771,8 @@ export class ContainerService {
       await this.store.delete(ctx, KIND, id);
     }
     trace.mark('storeDelete');
+    // After the record: a volume is in use while any container record names it.
+    if (options.volumes && record.mounts?.length) await this.mounts?.removeVolumes(ctx, record.mounts);
     trace.end();
     this.tenants.delete(id);
     this.restartDelays.delete(id);

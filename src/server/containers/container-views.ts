@@ -1,6 +1,8 @@
 import { humanDuration, parseRfc3339 } from '../../common/human-time.js';
 import { invalidArgument } from '../../common/errors.js';
 import type { ContainerRecord } from './model.js';
+import { mountView } from '../mounts/model.js';
+import { healthSuffix } from '../health/health-view.js';
 
 /**
  * Formats container records the way dockerd's API returns them: the summary of
@@ -11,7 +13,7 @@ export function statusText(record: ContainerRecord, now = Date.now()): string {
   const { state } = record;
   switch (state.Status) {
     case 'running':
-      return `Up ${humanDuration(now - parseRfc3339(state.StartedAt))}`;
+      return `Up ${humanDuration(now - parseRfc3339(state.StartedAt))}${healthSuffix(state.Health)}`;
     case 'paused':
       return `Up ${humanDuration(now - parseRfc3339(state.StartedAt))} (Paused)`;
     case 'restarting':
@@ -46,7 +48,7 @@ export function containerSummary(record: ContainerRecord, sizes?: { SizeRw: numb
     Status: statusText(record),
     HostConfig: { NetworkMode: record.hostConfig.NetworkMode },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: (record.mounts ?? []).map(mountView),
     ...(sizes ?? {}),
   };
 }
@@ -99,8 +101,8 @@ export function containerInspect(
       OomKillDisable: false,
       Ulimits: null,
       VolumeDriver: '',
-      VolumesFrom: null,
-      Mounts: [],
+      VolumesFrom: record.hostConfig.VolumesFrom?.length ? record.hostConfig.VolumesFrom : null,
+      ...(record.hostConfig.Mounts?.length ? { Mounts: record.hostConfig.Mounts } : {}),
       ConsoleSize: [0, 0],
       MaskedPaths: ['/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'],
       ReadonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
@@ -109,7 +111,7 @@ export function containerInspect(
       Name: 'overlay2',
       Data: { UpperDir: extra.rootfs.upperDir, WorkDir: extra.rootfs.workDir, MergedDir: extra.rootfs.mergedDir },
     },
-    Mounts: [],
+    Mounts: (record.mounts ?? []).map(mountView),
     Config: { ...record.config, Labels: record.config.Labels, OnBuild: null },
     NetworkSettings: {
       Bridge: '',
@@ -192,6 +194,9 @@ export function selectContainers(
   for (const status of f.status ?? []) {
     if (!STATUSES.has(status)) throw invalidArgument(`invalid filter 'status=${status}'`);
   }
+  for (const health of f.health ?? []) {
+    if (!['starting', 'healthy', 'unhealthy', 'none'].includes(health)) throw invalidArgument(`Unrecognised filter value for health: ${health}`);
+  }
   const sorted = [...records].sort((a, b) => (b.created < a.created ? -1 : b.created > a.created ? 1 : 0));
   const byRef = (ref: string): ContainerRecord | undefined =>
     sorted.find((r) => r.id === ref || r.name === ref.replace(/^\//, '') || r.id.startsWith(ref));
@@ -214,7 +219,8 @@ export function selectContainers(
     if (since && !(r.created > since.created)) return false;
     if (f.health && !f.health.includes(r.state.Health?.Status ?? 'none')) return false;
     if (f['is-task'] && f['is-task'].includes('true')) return false;
-    if (f.volume || f.network || f.publish || f.expose) return false;
+    if (f.volume && !f.volume.some((v) => (r.mounts ?? []).some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
+    if (f.network || f.publish || f.expose) return false;
     return true;
   });
   return options.limit && options.limit > 0 ? result.slice(0, options.limit) : result;

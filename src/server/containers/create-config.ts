@@ -4,6 +4,7 @@ import { checkHostConfigShape } from './host-config-types.js';
 import type { ImageRuntimeConfig } from '../images/types.js';
 import type { ContainerConfig, HostConfig } from './model.js';
 import { parseRestartPolicy } from './restart-policy.js';
+import { healthcheckField, mergeHealthcheck } from '../health/health-config.js';
 
 /** The body of POST /containers/create as the docker CLI and SDKs send it (loosely typed: it is external input). */
 export interface CreateBody {
@@ -64,6 +65,9 @@ function strMap(value: unknown, field: string): Record<string, string> {
     if (typeof item !== 'string') throw invalidArgument(`invalid ${field}: value of ${key} must be a string`);
   }
   return value as Record<string, string>;
+}
+function nonEmpty(map: Record<string, object>): Record<string, object> | null {
+  return Object.keys(map).length > 0 ? map : null;
 }
 function objectMap(value: unknown, field: string): Record<string, object> | undefined {
   if (value === undefined || value === null) return undefined;
@@ -134,12 +138,13 @@ export function mergeContainerConfig(body: CreateBody, image: ImageRuntimeConfig
     Cmd: cmd,
     Entrypoint: entrypoint,
     Image: str(body.Image, 'Image'),
-    Volumes: objectMap(body.Volumes, 'Volumes') ?? image.Volumes ?? null,
+    // The image's VOLUME paths and the user's `-v /path` together, as dockerd merges them.
+    Volumes: nonEmpty({ ...(image.Volumes ?? {}), ...(objectMap(body.Volumes, 'Volumes') ?? {}) }),
     WorkingDir: workingDir,
     Labels: { ...(image.Labels ?? {}), ...strMap(body.Labels, 'Labels') },
     ...(stopSignal ? { StopSignal: stopSignal } : {}),
     ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
-    ...((body.Healthcheck ?? image.Healthcheck) ? { Healthcheck: (body.Healthcheck ?? image.Healthcheck) as ContainerConfig['Healthcheck'] } : {}),
+    ...healthcheckField(mergeHealthcheck(body.Healthcheck, image.Healthcheck)),
   };
   if (Object.keys(config.ExposedPorts ?? {}).length === 0) delete config.ExposedPorts;
   return config;
@@ -193,10 +198,9 @@ export function normaliseHostConfig(raw: Record<string, unknown> | undefined): H
   if (Object.values(portBindings).some((list) => Array.isArray(list) && list.length > 0) || hc.PublishAllPorts === true) {
     throw notImplemented('publishing ports (-p, -P) is not supported yet: containers have loopback networking only');
   }
+  // Validated and planned by server/mounts when the container is created.
   const binds = strList(hc.Binds, 'Binds');
-  if ((binds?.length ?? 0) > 0 || (Array.isArray(hc.Mounts) && hc.Mounts.length > 0) || (Array.isArray(hc.VolumesFrom) && hc.VolumesFrom.length > 0)) {
-    throw notImplemented('volumes and bind mounts (-v, --mount, --volumes-from) are not supported yet');
-  }
+  const volumesFrom = strList(hc.VolumesFrom, 'VolumesFrom');
   if (hc.Privileged === true) throw notImplemented('privileged containers (--privileged) are not supported');
   for (const unsupported of ['Devices', 'DeviceRequests'] as const) {
     const value = hc[unsupported];
@@ -240,7 +244,9 @@ export function normaliseHostConfig(raw: Record<string, unknown> | undefined): H
     CapDrop: strList(hc.CapDrop, 'CapDrop'),
     NetworkMode: networkMode,
     PortBindings: {},
-    Binds: null,
+    Binds: binds,
+    ...(Array.isArray(hc.Mounts) && hc.Mounts.length > 0 ? { Mounts: hc.Mounts as unknown[] } : {}),
+    VolumesFrom: volumesFrom,
     LogConfig: { Type: 'json-file', Config: logConfig.Config ?? {} },
     Privileged: false,
     ...(hc.Sysctls ? { Sysctls: strMap(hc.Sysctls, 'Sysctls') } : {}),

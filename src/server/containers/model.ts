@@ -1,3 +1,5 @@
+import type { MountPoint } from '../mounts/model.js';
+
 /**
  * The container record the control plane keeps in the Store (kind "container").
  *
@@ -29,6 +31,8 @@ export interface ContainerRecord {
   hostnamePath: string;
   hostsPath: string;
   resolvConfPath: string;
+  /** Volume, bind and tmpfs mounts planned at create (server/mounts); absent on records from before volumes. */
+  mounts?: MountPoint[];
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -104,6 +108,9 @@ export interface HostConfig {
   NetworkMode: string;
   PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
   Binds: string[] | null;
+  /** --mount objects as the user sent them (inspect shows them back). */
+  Mounts?: unknown[];
+  VolumesFrom?: string[] | null;
   LogConfig: { Type: string; Config: Record<string, string> };
   Privileged: boolean;
   Sysctls?: Record<string, string>;

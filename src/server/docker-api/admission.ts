@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Services } from '../services.js';
-import { enforceCreatePolicy, enforceExecPolicy, enforceRegistryPolicy, enforceUpdatePolicy } from '../tenancy/policy.js';
+import { enforceCreatePolicy, enforceExecPolicy, enforceRegistryPolicy, enforceUpdatePolicy, enforceVolumeCreatePolicy } from '../tenancy/policy.js';
 import { isHostNetworkDomain, registryKey, splitRepository } from '../registry/endpoint.js';
 import { parseReference } from '../images/reference.js';
 
@@ -35,4 +35,9 @@ export function admitRegistry(tenants: Pick<Services['tenants'], 'policyOf'>, re
 export function admitExec(services: Services, request: FastifyRequest, body: unknown): void {
   const policy = services.tenants.policyOf(request.tenant);
   if (policy) enforceExecPolicy(policy, body);
+}
+
+export function admitVolumeCreate(services: Services, request: FastifyRequest, body: unknown): void {
+  const policy = services.tenants.policyOf(request.tenant);
+  if (policy) enforceVolumeCreatePolicy(policy, body);
 }

@@ -115,6 +115,8 @@ export function enforceCreatePolicy(policy: TenantPolicy, rawHostConfig: unknown
   for (const mount of asArray(hc.Mounts)) {
     const m = (mount ?? {}) as Json;
     c.check('bind-mounts', asString(m.Type) === 'bind', `the bind mount --mount type=bind,source=${asString(m.Source)}`);
+    const driverConfig = ((m.VolumeOptions ?? {}) as Json).DriverConfig;
+    c.check('bind-mounts', bindsHostPath(((driverConfig ?? {}) as Json).Options), `the volume option device= of --mount source=${asString(m.Source)}`);
   }
 
   c.check('devices', asArray(hc.Devices).length > 0, '--device');
@@ -167,6 +169,21 @@ export function enforceCreatePolicy(policy: TenantPolicy, rawHostConfig: unknown
 /** Pull, push and login name a registry Berth will dial: not one on the host's own networks. */
 export function enforceRegistryPolicy(policy: TenantPolicy, hostNetworkRegistry: boolean, registry: string): void {
   new Checker(policy).check('host-registries', hostNetworkRegistry, `the registry ${registry}`);
+}
+
+/**
+ * A local volume with a `device` (other than a tmpfs) binds a host path into the volume
+ * (`--opt o=bind --opt device=/srv`): for a tenant that is a bind mount by another name.
+ */
+export function enforceVolumeCreatePolicy(policy: TenantPolicy, body: unknown): void {
+  const opts = body !== null && typeof body === 'object' ? (body as Json).DriverOpts : undefined;
+  new Checker(policy).check('bind-mounts', bindsHostPath(opts), 'the volume option device=');
+}
+
+function bindsHostPath(options: unknown): boolean {
+  if (options === null || typeof options !== 'object') return false;
+  const o = options as Json;
+  return o.device !== undefined && asString(o.type) !== 'tmpfs';
 }
 
 /** `docker update` may change limits but not lift them: unlimited means the tenant default. */

@@ -226,6 +226,36 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'volume and bind mounts: nosuid,nodev, recursive read-only, propagation, parents first, a user mount replaces Berth\'s own',
+    input: (i) => {
+      i.binds = [{ source: '/c/hosts', destination: '/etc/hosts', readonly: false }, { source: '/c/hostname', destination: '/etc/hostname', readonly: false }];
+      i.mounts = [
+        { source: '/v/deep/_data', destination: '/data/deep', readonly: false, propagation: 'rprivate' },
+        { source: '/v/top/_data', destination: '/data', readonly: true, propagation: 'rprivate' },
+        { source: '/host/hosts', destination: '/etc/hosts', readonly: true, propagation: 'rslave' },
+        { source: '/host/flat', destination: '/flat', readonly: true, propagation: '', nonRecursive: true },
+      ];
+    },
+    check: (s) => {
+      assert.deepEqual(s.mounts.slice(7).map((m) => m.destination), ['/data', '/flat', '/data/deep', '/etc/hosts', '/etc/hostname']);
+      assert.deepEqual(mount(s, '/data'), { destination: '/data', type: 'bind', source: '/v/top/_data', options: ['rbind', 'rro', 'nosuid', 'nodev', 'rprivate'] });
+      assert.deepEqual(mount(s, '/data/deep')?.options, ['rbind', 'rw', 'nosuid', 'nodev', 'rprivate']);
+      assert.deepEqual(mount(s, '/flat')?.options, ['bind', 'ro', 'nosuid', 'nodev', 'rprivate']);
+      const hosts = s.mounts.filter((m) => m.destination === '/etc/hosts');
+      assert.deepEqual(hosts, [{ destination: '/etc/hosts', type: 'bind', source: '/host/hosts', options: ['rbind', 'rro', 'nosuid', 'nodev', 'rslave'] }]);
+    },
+  },
+  {
+    name: 'read-only mounts fall back to plain ro where recursive read-only is unavailable',
+    input: (i) => {
+      i.mounts = [{ source: '/v/_data', destination: '/data', readonly: true, propagation: 'rprivate' }];
+    },
+    host: (h) => {
+      h.recursiveReadonly = false;
+    },
+    check: (s) => assert.deepEqual(mount(s, '/data')?.options, ['rbind', 'ro', 'nosuid', 'nodev', 'rprivate']),
+  },
+  {
     name: 'a user tmpfs at /dev/shm replaces the default one',
     input: (i) => {
       i.tmpfs = { '/dev/shm': 'size=1g' };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BerthError } from '../../../src/common/errors.js';
-import { DEFAULT_POLICY, enforceCreatePolicy, enforceExecPolicy, enforceUpdatePolicy, validatePolicyAllow } from '../../../src/server/tenancy/policy.js';
+import { DEFAULT_POLICY, enforceCreatePolicy, enforceExecPolicy, enforceUpdatePolicy, enforceVolumeCreatePolicy, validatePolicyAllow } from '../../../src/server/tenancy/policy.js';
 
 const refusal = (fn: () => unknown): string => {
   try {
@@ -57,6 +57,17 @@ describe('tenant policy', () => {
     assert.match(refusal(() => enforceCreatePolicy(policy, { CapAdd: ['NET_RAW', 'SYS_MODULE'] })), /SYS_MODULE/);
     assert.throws(() => validatePolicyAllow(['everything']), /unknown policy rule "everything"/);
     validatePolicyAllow(['privileged', 'cap:net_admin']);
+  });
+
+  test('a volume that binds a host path counts as a bind mount', () => {
+    assert.match(refusal(() => enforceVolumeCreatePolicy(DEFAULT_POLICY, { DriverOpts: { type: 'none', o: 'bind', device: '/etc' } })), /^the volume option device= is not allowed/);
+    assert.match(
+      refusal(() => enforceCreatePolicy(DEFAULT_POLICY, { Mounts: [{ Type: 'volume', Source: 'v', Target: '/v', VolumeOptions: { DriverConfig: { Options: { o: 'bind', device: '/' } } } }] })),
+      /^the volume option device= of --mount source=v/,
+    );
+    enforceVolumeCreatePolicy(DEFAULT_POLICY, { DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' } });
+    enforceVolumeCreatePolicy(DEFAULT_POLICY, {});
+    enforceVolumeCreatePolicy({ ...DEFAULT_POLICY, allow: ['bind-mounts'] }, { DriverOpts: { o: 'bind', device: '/srv' } });
   });
 
   test('update cannot lift the limits', () => {
