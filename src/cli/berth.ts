@@ -15,7 +15,10 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
-  .action(async (options: { dataRoot: string; execRoot: string; host: string[] }) => {
+  .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
+  .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
+  .addOption(new Option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port] (default: /etc/resolv.conf)'))
+  .action(async (options: { dataRoot: string; execRoot: string; host: string[]; bip?: string; defaultAddressPool?: string[]; dnsUpstream?: string[] }) => {
     await runUp(options);
   });
 

@@ -12,6 +12,10 @@ import { ContainerService } from '../server/containers/container-service.js';
 import { ContainerIoService } from '../server/containers/container-io-service.js';
 import { ExecService } from '../server/containers/exec-service.js';
 import { buildDockerApi } from '../server/docker-api/server.js';
+import { NetworkHost } from '../server/networks/network-host.js';
+import { NetworkService } from '../server/networks/network-service.js';
+import { ContainerNetworkingService } from '../server/networks/container-networking.js';
+import { DEFAULT_ADDRESS_POOLS, parseAddressPool } from '../server/networks/ipam.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
 
@@ -19,6 +23,12 @@ export interface UpOptions {
   dataRoot: string;
   execRoot: string;
   host: string[];
+  /** Gateway address and prefix of the default bridge network (dockerd's --bip). */
+  bip?: string;
+  /** Pools for network subnets, `base=CIDR,size=N` (dockerd's --default-address-pool). */
+  defaultAddressPool?: string[];
+  /** Resolvers the embedded DNS forwards to, `ip[:port]`; default: the host's resolv.conf. */
+  dnsUpstream?: string[];
 }
 
 /**
@@ -52,7 +62,18 @@ export async function runUp(options: UpOptions): Promise<void> {
     },
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
-  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger });
+  const networkHost = await NetworkHost.open(dataRoot, execRoot);
+  const networks = new NetworkService({
+    store,
+    host: networkHost,
+    events,
+    logger,
+    addressPools: options.defaultAddressPool?.length ? options.defaultAddressPool.map(parseAddressPool) : DEFAULT_ADDRESS_POOLS,
+    ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
+  });
+  const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream);
+  containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger, networking });
+  networks.containers = { lookup: (ctx, ref) => containers!.lookup(ctx, ref) };
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
@@ -72,9 +93,15 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfVolumes: async () => [],
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system };
+  const services: Services = { containers, containerIo, exec, images, events, system, networks };
 
+  await networks.load();
+  await networking.load();
   await containers.reconcile();
+  await networking.reconcile(async (tenant, id) => {
+    const record = await containers!.lookup({ tenant, requestId: 'reconcile' }, id).catch(() => undefined);
+    return { running: record?.state.Running === true, pid: record?.state.Pid ?? 0 };
+  });
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const listeners = await listenOn(app.server, addresses);
@@ -93,6 +120,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down; containers keep running');
     containers!.shutdown();
+    networking.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await Promise.resolve(events.close()).catch(() => undefined);

@@ -4,6 +4,7 @@ import type { ExecService } from './containers/exec-service.js';
 import type { ImageService } from './images/image-service.js';
 import type { EventService } from './events/event-service.js';
 import type { SystemService } from './system/system-service.js';
+import type { NetworkService } from './networks/network-service.js';
 
 /**
  * Everything the Docker API may call. Handlers reach the platform only through these
@@ -17,4 +18,5 @@ export interface Services {
   images: ImageService;
   events: EventService;
   system: SystemService;
+  networks: NetworkService;
 }

@@ -15,6 +15,7 @@ import { ZERO_TIME, type ContainerRecord, type ContainerState, type HostConfig }
 import { nextRestartDelay, parseRestartPolicy, shouldRestart } from './restart-policy.js';
 import { normaliseSignal, signalNumber } from './signals.js';
 import { containerInspect, containerSummary, parseFilters, selectContainers } from './container-views.js';
+import type { ContainerNetworking } from '../networks/types.js';
 
 const KIND = 'container';
 
@@ -62,6 +63,8 @@ export interface ContainerServiceOptions {
   events: EventPublisher;
   dataRoot: string;
   logger: Logger;
+  /** Networks, addresses, ports and DNS of containers; without it containers get loopback only. */
+  networking?: ContainerNetworking;
 }
 
 interface Waiter {
@@ -85,6 +88,7 @@ export class ContainerService {
   private readonly events: EventPublisher;
   private readonly dataRoot: string;
   private readonly log: Logger;
+  private readonly networking: ContainerNetworking | undefined;
   private readonly ops = new KeyedMutex();
   private readonly writes = new KeyedMutex();
   private readonly waiters = new Map<string, Waiter[]>();
@@ -107,6 +111,7 @@ export class ContainerService {
     this.events = options.events;
     this.dataRoot = options.dataRoot;
     this.log = options.logger;
+    this.networking = options.networking;
   }
 
   addBeforeStartHook(hook: BeforeStartHook): void {
@@ -167,9 +172,9 @@ export class ContainerService {
     });
     return Promise.all(
       selected.map(async (record) => {
-        if (!options.size) return containerSummary(record);
-        const sizeRw = await this.rootfs.sizeRw(record.id).catch(() => 0);
-        return containerSummary(record, { SizeRw: sizeRw, SizeRootFs: sizeRw });
+        const network = await this.networking?.summarySettings(ctx, record);
+        const summary = options.size ? await this.rootfs.sizeRw(record.id).catch(() => 0).then((sizeRw) => containerSummary(record, { SizeRw: sizeRw, SizeRootFs: sizeRw })) : containerSummary(record);
+        return network ? { ...summary, ...network } : summary;
       }),
     );
   }
@@ -181,6 +186,7 @@ export class ContainerService {
       execIds: this.execIdsOf(record.id),
       rootfs: { upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mergedDir: join(dir, 'merged') },
     });
+    if (this.networking) view.NetworkSettings = await this.networking.inspectSettings(ctx, record);
     if (size) {
       const sizeRw = await this.rootfs.sizeRw(record.id).catch(() => 0);
       view.SizeRw = sizeRw;
@@ -229,6 +235,7 @@ export class ContainerService {
     const consoleSize = parseConsoleSize(body.HostConfig?.ConsoleSize);
     if (consoleSize) hostConfig.ConsoleSize = consoleSize;
     const image = await this.images.resolve(ctx, body.Image);
+    const networkPlan = await this.networking?.planCreate(ctx, name ?? '', hostConfig, body.NetworkingConfig);
     const id = newId();
     const trace = phaseTrace(this.log, 'create', id);
     trace.mark('resolve');
@@ -267,6 +274,15 @@ export class ContainerService {
       trace.mark('rootfs+etc');
       await this.store.create<ContainerRecord>(ctx, KIND, { id, name, value: record });
       trace.mark('store');
+      if (this.networking && networkPlan) {
+        try {
+          await this.networking.attachCreated(ctx, id, networkPlan);
+        } catch (err) {
+          await this.networking.removeContainer(ctx, id).catch(() => undefined);
+          await this.store.delete(ctx, KIND, id).catch(() => undefined);
+          throw err;
+        }
+      }
     } catch (err) {
       await this.rootfs.remove(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -350,9 +366,12 @@ export class ContainerService {
     trace.mark('mount+etc+delete');
     let pid: number;
     try {
-      ({ pid } = await this.runtime.create(this.specInput(record, rootfs)));
+      const network = this.networking ? await this.networking.up(ctx, record) : {};
+      trace.mark('network');
+      ({ pid } = await this.runtime.create({ ...this.specInput(record, rootfs), ...network }));
       trace.mark('create');
     } catch (err) {
+      await this.networking?.down(id).catch(() => undefined);
       const message = err instanceof Error ? err.message : String(err);
       await this.mutate(ctx, id, (current) => {
         current.state.Error = message;
@@ -401,6 +420,7 @@ export class ContainerService {
     } catch (err) {
       this.exitRecorded.delete(id);
       await this.runtime.delete(id).catch(() => undefined);
+      await this.networking?.down(id).catch(() => undefined);
       throw err;
     }
     this.publish(ctx, record, 'start');
@@ -481,6 +501,7 @@ export class ContainerService {
     const removing = record.state.Status === 'removing';
     // The removal deletes the runtime's state itself, alongside the filesystem.
     if (!removing) await this.runtime.delete(id).catch((err: unknown) => this.log.warn({ err, id }, 'runtime cleanup after exit failed'));
+    await this.networking?.down(id).catch((err: unknown) => this.log.warn({ err, id }, 'network cleanup after exit failed'));
     trace.mark('delete');
     trace.end();
     if (exit.oomKilled) this.publish(ctx, record, 'oom');
@@ -712,6 +733,7 @@ export class ContainerService {
     const trace = phaseTrace(this.log, 'remove', id);
     let record = (await this.store.get<ContainerRecord>(ctx, KIND, id)).value;
     if (deferHostCleanup) {
+      await this.networking?.removeContainer(ctx, id);
       await this.store.delete(ctx, KIND, id);
       this.cleanUpHost(id);
     } else {
@@ -722,6 +744,7 @@ export class ContainerService {
       }
       trace.mark('storeRemoving');
       await this.removeFromHost(id);
+      await this.networking?.removeContainer(ctx, id);
       trace.mark('host');
       await this.store.delete(ctx, KIND, id);
     }

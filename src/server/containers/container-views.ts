@@ -77,7 +77,7 @@ export function containerInspect(
     HostConfig: {
       ...record.hostConfig,
       ContainerIDFile: '',
-      PublishAllPorts: false,
+      PublishAllPorts: record.hostConfig.PublishAllPorts ?? false,
       Dns: [],
       DnsOptions: [],
       DnsSearch: [],

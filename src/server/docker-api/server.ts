@@ -12,6 +12,7 @@ import { containerRoutes } from './containers.js';
 import { imageRoutes } from './images.js';
 import { execRoutes } from './exec.js';
 import { containerIoRoutes } from './container-io.js';
+import { networkRoutes } from './networks.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -163,5 +164,6 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(containerIoRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(execRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(imageRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   return app;
 }
