@@ -101,7 +101,11 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       if (mode.startsWith('container:') && mode.length === 'container:'.length) throw invalidArgument('no container name or id given for the container network mode');
       return { endpoints: [] };
     }
-    const resolved = await this.networks.resolveEndpoints(ctx, mode, endpointsConfig);
+    // A missing network is a bad request here, not a 404: the docker CLI answers a 404 from
+    // create by trying to pull the image.
+    const resolved = await this.networks.resolveEndpoints(ctx, mode, endpointsConfig).catch((err: unknown) => {
+      throw isKind(err, 'NotFound') ? invalidArgument(err.message) : err;
+    });
     return { endpoints: resolved.map((r) => ({ networkId: r.network.id, aliases: r.aliases, ...(r.ipv4Address ? { ipv4Address: r.ipv4Address } : {}) })) };
   }
 

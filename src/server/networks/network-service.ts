@@ -322,9 +322,10 @@ export class NetworkService {
     networkMode: string,
     endpointsConfig: Record<string, { Aliases?: unknown; IPAMConfig?: { IPv4Address?: unknown } | null }>,
   ): Promise<{ network: NetworkRecord; aliases: string[]; ipv4Address?: string }[]> {
-    const entries = Object.entries(endpointsConfig);
+    // The docker CLI names the default network "default" in both places.
+    const entries = Object.entries(endpointsConfig).map(([name, cfg]) => [name === 'default' ? 'bridge' : name, cfg] as const);
     const modeNetwork = networkMode === 'default' ? 'bridge' : networkMode;
-    if (!entries.some(([name]) => name === modeNetwork)) entries.unshift([modeNetwork, {}]);
+    if (!entries.some(([name]) => name === modeNetwork)) entries.unshift([modeNetwork, {}] as const);
     const out: { network: NetworkRecord; aliases: string[]; ipv4Address?: string }[] = [];
     for (const [ref, cfg] of entries) {
       const network = await this.lookup(ctx, ref);
