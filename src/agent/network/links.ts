@@ -78,6 +78,15 @@ export async function attachVeth(netnsPath: string, veth: VethAttachment): Promi
   }
 }
 
+/** Puts host veth ends (back) on their bridges, e.g. after a bridge was recreated. Missing ones are reported. */
+export async function enslave(pairs: { veth: string; bridge: string }[]): Promise<string[]> {
+  const present = new Set((await listLinks('')).map((l) => l.name));
+  const missing = pairs.filter((p) => !present.has(p.veth)).map((p) => p.veth);
+  const lines = pairs.filter((p) => present.has(p.veth)).map((p) => `link set ${p.veth} master ${p.bridge} up`);
+  if (lines.length > 0) await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  return missing;
+}
+
 /** Removes an interface from the namespace (network disconnect); its host end goes with it. */
 export async function detachVeth(netnsPath: string, ifName: string, hostName: string): Promise<void> {
   await runTool('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'del', ifName]).catch(() => undefined);

@@ -4,7 +4,7 @@ import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
-import { attachVeth, deleteLink, detachVeth, listLinks } from '../../agent/network/links.js';
+import { attachVeth, deleteLink, detachVeth, enslave, listLinks } from '../../agent/network/links.js';
 import type { FirewallModel } from '../../agent/network/firewall.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from '../containers/model.js';
@@ -67,6 +67,15 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       if (!files.has(sandbox.id) && state.pid > 0) {
         await this.host.netns.adopt(sandbox.id, state.pid).catch((err: unknown) => this.log.warn({ err }, 'could not re-pin a namespace'));
       }
+      const pairs = sandbox.interfaces.flatMap((i) => {
+        const bridge = this.networks.byId(i.networkId)?.bridgeName;
+        return bridge ? [{ veth: i.hostVeth, bridge }] : [];
+      });
+      const missing = await enslave(pairs).catch((err: unknown) => {
+        this.log.warn({ err, id: sandbox.id }, 'could not put veths back on their bridges');
+        return [];
+      });
+      if (missing.length > 0) this.log.warn({ id: sandbox.id, missing }, 'a running container lost host veth ends; reconnect it (network disconnect/connect) or restart it');
       const errors = await this.ports.retake(sandbox.id, sandbox.ports);
       for (const err of errors) this.log.warn({ err, id: sandbox.id }, 'a published port could not be taken again');
     }
