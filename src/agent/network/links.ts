@@ -57,25 +57,41 @@ export interface VethAttachment {
 }
 
 /**
- * Creates the veth pair inside the namespace and sends the host end out to Berth's own
- * namespace, then enslaves it to the bridge. One `ip -batch` per side: attaching costs two
- * process spawns however many settings there are.
+ * The ip -batch lines, run inside the container's namespace, that create the veth pair there,
+ * send the host end out to Berth's own namespace and configure the container end.
  */
-export async function attachVeth(netnsPath: string, veth: VethAttachment): Promise<void> {
-  const inside = [
+export function vethInsideCommands(veth: VethAttachment): string[] {
+  return [
     `link add ${veth.ifName} type veth peer name ${veth.hostName} netns ${process.pid}`,
     `link set ${veth.ifName} address ${veth.mac}`,
     `addr add ${veth.addressCidr} dev ${veth.ifName}`,
     `link set ${veth.ifName} up`,
     ...(veth.defaultGateway ? [`route replace default via ${veth.defaultGateway} dev ${veth.ifName}`] : []),
   ];
-  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], `${inside.join('\n')}\n`);
+}
+
+/** Puts host ends on their bridges and up, in one spawn; on failure the host ends are deleted. */
+export async function plugHostEnds(veths: VethAttachment[]): Promise<void> {
+  if (veths.length === 0) return;
+  const lines = veths.flatMap((v) => [`link set ${v.hostName} master ${v.bridge}`, `link set ${v.hostName} up`]);
   try {
-    await runTool('ip', ['-batch', '-'], `link set ${veth.hostName} master ${veth.bridge}\nlink set ${veth.hostName} up\n`);
+    await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
   } catch (err) {
-    await deleteLink(veth.hostName);
+    await deleteLinks(veths.map((v) => v.hostName));
     throw err;
   }
+}
+
+/** Hot-plugs one more interface into an existing namespace (network connect of a running container). */
+export async function attachVeth(netnsPath: string, veth: VethAttachment): Promise<void> {
+  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], `${vethInsideCommands(veth).join('\n')}\n`);
+  await plugHostEnds([veth]);
+}
+
+/** Deletes links, missing ones silently, in one spawn. */
+export async function deleteLinks(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await runTool('ip', ['-force', '-batch', '-'], `${names.map((n) => `link del ${n}`).join('\n')}\n`).catch(() => undefined);
 }
 
 /** Puts host veth ends (back) on their bridges, e.g. after a bridge was recreated. Missing ones are reported. */

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../common/errors.js';
 import { runTool } from './command.js';
@@ -19,14 +19,18 @@ export class NetnsDirectory {
     return join(this.dir, containerId);
   }
 
-  /** Makes the namespace with loopback up. Idempotent: an existing namespace file is kept. */
-  async create(containerId: string): Promise<string> {
+  /**
+   * Makes the namespace with loopback up and runs `ipCommands` (ip -batch lines) inside it, in
+   * one process: a container's start pays for one spawn here, not one per step. A leftover
+   * namespace file of the same container (a crash mid-start) is replaced.
+   */
+  async create(containerId: string, ipCommands: string[] = []): Promise<string> {
     const path = this.pathOf(containerId);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (await isMountedNamespace(path)) return path;
+    if (await exists(path)) await this.remove(containerId);
     await writeFile(path, '', { mode: 0o600 });
     try {
-      await runTool('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+      await runTool('unshare', [`--net=${path}`, 'ip', '-batch', '-'], ['link set lo up', ...ipCommands, ''].join('\n'));
     } catch (err) {
       await this.remove(containerId);
       throw err;
@@ -61,11 +65,9 @@ export class NetnsDirectory {
   }
 }
 
-async function isMountedNamespace(path: string): Promise<boolean> {
-  try {
-    await runTool('nsenter', [`--net=${path}`, 'true']);
-    return true;
-  } catch {
-    return false;
-  }
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -4,7 +4,7 @@ import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
-import { attachVeth, deleteLink, detachVeth, enslave, listLinks } from '../../agent/network/links.js';
+import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, plugHostEnds, vethInsideCommands, type VethAttachment } from '../../agent/network/links.js';
 import type { FirewallModel } from '../../agent/network/firewall.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from '../containers/model.js';
@@ -143,18 +143,18 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     if (endpoints.length === 0) return {};
     const sandbox = await this.serialised(() => this.allocate(ctx, record, endpoints));
     try {
-      await this.host.netns.create(record.id);
       const gatewayIface = this.gatewayInterface(sandbox);
-      for (const iface of sandbox.interfaces) {
-        await attachVeth(sandbox.netnsPath, {
-          ifName: iface.ifName,
-          hostName: iface.hostVeth,
-          bridge: this.networks.byId(iface.networkId)!.bridgeName!,
-          mac: iface.mac,
-          addressCidr: `${iface.ip}/${iface.prefixLen}`,
-          ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
-        });
-      }
+      const veths: VethAttachment[] = sandbox.interfaces.map((iface) => ({
+        ifName: iface.ifName,
+        hostName: iface.hostVeth,
+        bridge: this.networks.byId(iface.networkId)!.bridgeName!,
+        mac: iface.mac,
+        addressCidr: `${iface.ip}/${iface.prefixLen}`,
+        ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
+      }));
+      // Two spawns for any number of networks: namespace and container ends, then host ends.
+      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands));
+      await plugHostEnds(veths);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
         sandbox.ports = await this.ports.reserve(record.id, wanted, `${record.name} (${gatewayIface.endpointId})`);
@@ -230,7 +230,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     this.ports.release(containerId);
     if (!sandbox) return;
     await this.host.netns.remove(containerId);
-    for (const iface of sandbox.interfaces) await deleteLink(iface.hostVeth);
+    await deleteLinks(sandbox.interfaces.map((i) => i.hostVeth));
     this.sandboxes.delete(containerId);
     await this.store.delete({ tenant: sandbox.tenant, requestId: 'network-down' }, SANDBOX_KIND, containerId).catch((err: unknown) => {
       if (!isKind(err, 'NotFound')) throw err;

@@ -61,6 +61,18 @@ export class NetworkHost {
     return `${this.vethPrefix}${randomBytes(4).toString('hex').slice(0, 7)}`;
   }
 
+  /**
+   * Containers reach beyond their bridge only if the host routes between interfaces. Like
+   * dockerd, Berth turns IPv4 forwarding on when it is off, and says so; it never turns it off
+   * (other software may rely on it by then). Returns whether it changed the setting.
+   */
+  async ensureIpForwarding(): Promise<boolean> {
+    const path = '/proc/sys/net/ipv4/ip_forward';
+    if ((await readFile(path, 'utf8')).trim() === '1') return false;
+    await writeFile(path, '1');
+    return true;
+  }
+
   /** Replaces the instance's table; calls are applied one after another, each with the model it was given. */
   applyFirewall(model: () => FirewallModel): Promise<void> {
     const next = this.firewallChain.catch(() => undefined).then(() => applyRuleset(this.tableName, model()));

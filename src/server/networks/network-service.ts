@@ -102,6 +102,7 @@ export class NetworkService {
    * address; bridges of this instance that no record owns are deleted.
    */
   async reconcileBridges(): Promise<void> {
+    if (await this.host.ensureIpForwarding()) this.log.warn('IPv4 forwarding was off; Berth turned it on (net.ipv4.ip_forward=1) so containers can reach out');
     const owned = new Set<string>();
     for (const network of this.bridgeNetworks()) {
       owned.add(network.bridgeName!);
