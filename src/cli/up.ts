@@ -100,7 +100,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   await containers.reconcile();
   await networking.reconcile(async (tenant, id) => {
     const record = await containers!.lookup({ tenant, requestId: 'reconcile' }, id).catch(() => undefined);
-    return { running: record?.state.Running === true, pid: record?.state.Pid ?? 0 };
+    return { exists: record !== undefined, running: record?.state.Running === true, pid: record?.state.Pid ?? 0 };
   });
   const app = await buildDockerApi(services, logger);
   await app.ready();

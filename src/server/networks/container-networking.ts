@@ -55,8 +55,11 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
    * those of running containers get their namespace file, ports and DNS back; namespace files
    * and veths no record owns are removed; the firewall table is rewritten from the records.
    */
-  async reconcile(isRunning: (tenant: string, containerId: string) => Promise<{ running: boolean; pid: number }>): Promise<void> {
+  async reconcile(isRunning: (tenant: string, containerId: string) => Promise<{ exists: boolean; running: boolean; pid: number }>): Promise<void> {
     await this.networks.reconcileBridges();
+    // Endpoints of containers that no longer exist (a crash between the two deletes of a
+    // removal) would keep their networks from being removed.
+    await this.networks.removeOrphanEndpoints(async (tenant, id) => (await isRunning(tenant, id)).exists);
     for (const sandbox of [...this.sandboxes.values()]) {
       const state = await isRunning(sandbox.tenant, sandbox.id);
       if (!state.running) {

@@ -374,6 +374,14 @@ export class NetworkService {
     }
   }
 
+  async removeOrphanEndpoints(containerExists: (tenant: string, containerId: string) => Promise<boolean>): Promise<void> {
+    for (const stored of await this.store.listAllTenants<EndpointRecord>(ENDPOINT_KIND)) {
+      if (await containerExists(stored.tenant, stored.value.containerId)) continue;
+      this.log.warn({ endpoint: stored.id, container: stored.value.containerId }, 'removing an endpoint whose container is gone');
+      await this.store.delete({ tenant: stored.tenant, requestId: 'reconcile' }, ENDPOINT_KIND, stored.id).catch(() => undefined);
+    }
+  }
+
   async connect(ctx: RequestContext, ref: string, body: Record<string, unknown>): Promise<void> {
     const network = await this.lookup(ctx, ref);
     const containerRef = typeof body.Container === 'string' ? body.Container : '';
