@@ -120,9 +120,9 @@ export async function runUp(options: UpOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down; containers keep running');
     containers!.shutdown();
-    networking.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
+    await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
     await Promise.resolve(events.close()).catch(() => undefined);
     await store.close();
     process.exit(0);

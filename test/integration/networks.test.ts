@@ -260,4 +260,23 @@ describe('networks', () => {
     const defaultBridge = (await dockerOk(env(), ['network', 'inspect', '--format', '{{index .Options "com.docker.network.bridge.name"}}', 'bridge'])).trim();
     assert.deepEqual(left.bridges, [defaultBridge]);
   });
+
+  test('a clean stop with nothing running leaves nothing on the host\'s network; a start brings it back', async () => {
+    await dockerOk(env(), ['network', 'create', 'n8-kept']);
+    await dockerOk(env(), ['create', '--name', 'n8-stopped', '--network', 'n8-kept', IMAGE, 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+    const pid = berth.pid;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && berth.pid !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(berth.pid, 0, 'Berth stopped on SIGTERM');
+    const left = await networkLeftovers(berth.dataRoot);
+    assert.deepEqual([left.bridges, left.veths, left.table], [[], [], false]);
+    await berth.restart();
+    const back = await networkLeftovers(berth.dataRoot);
+    assert.equal(back.bridges.length, 2, 'the default bridge and n8-kept are back');
+    assert.ok(back.table);
+    const out = await dockerOk(env(), ['start', '-a', 'n8-stopped']);
+    assert.match(out, /inet \d+\.\d+\.\d+\.\d+\//, 'the stopped container starts on its network');
+    await dockerOk(env(), ['rm', 'n8-stopped']);
+    await dockerOk(env(), ['network', 'rm', 'n8-kept']);
+  });
 });

@@ -5,7 +5,7 @@ import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
 import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, plugHostEnds, vethInsideCommands, type VethAttachment } from '../../agent/network/links.js';
-import type { FirewallModel } from '../../agent/network/firewall.js';
+import { deleteTable, type FirewallModel } from '../../agent/network/firewall.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from '../containers/model.js';
 import { EmbeddedDns, type DnsRecords } from '../dns/embedded-dns.js';
@@ -95,9 +95,18 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     await this.refreshFirewall();
   }
 
-  close(): void {
+  /**
+   * Clean shutdown: DNS sockets and port sockets close. When no container runs, the instance's
+   * bridges and table go too (start-up recreates them from the records), so a stopped Berth
+   * with nothing running leaves nothing on the host's network; with containers running,
+   * everything stays for them.
+   */
+  async close(): Promise<void> {
     this.dns.close();
     this.ports.releaseAll();
+    if (this.sandboxes.size > 0) return;
+    await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
+    await deleteTable(this.host.tableName);
   }
 
   // ---------------------------------------------------------------- create-time
@@ -244,11 +253,10 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   private async joinContainer(ctx: RequestContext, record: ContainerRecord, ref: string): Promise<{ netnsPath: string }> {
     const target = await this.networks.containers.lookup(ctx, ref);
     if (!target.state.Running) throw conflict(`cannot join network namespace of a non running container: ${target.id}`);
-    const targetRecord = target as unknown as ContainerRecord;
-    await copyFile(targetRecord.hostsPath, record.hostsPath).catch(() => undefined);
-    await copyFile(targetRecord.resolvConfPath, record.resolvConfPath).catch(() => undefined);
+    await copyFile(target.hostsPath, record.hostsPath).catch(() => undefined);
+    await copyFile(target.resolvConfPath, record.resolvConfPath).catch(() => undefined);
     const sandbox = this.sandboxes.get(target.id);
-    return { netnsPath: sandbox?.netnsPath ?? `/proc/${targetRecord.state.Pid}/ns/net` };
+    return { netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net` };
   }
 
   /** /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user networks. */
@@ -278,7 +286,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     const sandbox = this.sandboxes.get(containerId);
     if (!sandbox) throw conflict('container has no network namespace of its own to connect');
     const network = this.networks.byId(endpoint.networkId)!;
-    const record = await this.networks.containers.lookup(ctx, containerId) as unknown as ContainerRecord;
+    const record = await this.networks.containers.lookup(ctx, containerId);
     const iface = await this.serialised(async () => {
       const used = new Set(sandbox.interfaces.map((i) => Number(i.ifName.slice(3))));
       let index = 0;

@@ -10,6 +10,7 @@ import type { Logger } from '../../common/logging.js';
 import { deleteLink, ensureBridge, hostIPv4Prefixes, listLinks } from '../../agent/network/links.js';
 import type { EventPublisher } from '../events/types.js';
 import type { Store } from '../store/store.js';
+import type { ContainerRecord } from '../containers/model.js';
 import { parseFilters } from '../containers/container-views.js';
 import { allocateAddress, chooseSubnet, poolOf, userPool, type AddressPool } from './ipam.js';
 import { ENDPOINT_KIND, NETWORK_KIND, type EndpointRecord, type NetworkRecord } from './model.js';
@@ -43,7 +44,7 @@ export interface LiveEndpoints {
 
 /** The container side of connect/disconnect: resolve a reference, know whether it runs. */
 export interface ContainerLookup {
-  lookup(ctx: RequestContext, ref: string): Promise<{ id: string; name: string; state: { Running: boolean }; hostConfig: { NetworkMode: string } }>;
+  lookup(ctx: RequestContext, ref: string): Promise<ContainerRecord>;
 }
 
 const PREDEFINED = ['bridge', 'host', 'none'];
