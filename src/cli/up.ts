@@ -97,6 +97,7 @@ export async function runUp(options: UpOptions): Promise<void> {
 
   await networks.load();
   await networking.load();
+  await networks.reconcileBridges();
   await containers.reconcile();
   await networking.reconcile(async (tenant, id) => {
     const record = await containers!.lookup({ tenant, requestId: 'reconcile' }, id).catch(() => undefined);

@@ -51,12 +51,12 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   }
 
   /**
-   * After the containers' reconcile: sandboxes of containers that no longer run are taken down;
+   * After the containers' reconcile (and NetworkService.reconcileBridges before it, so that
+   * restarts it schedules find their bridges): sandboxes of containers that no longer run are taken down;
    * those of running containers get their namespace file, ports and DNS back; namespace files
    * and veths no record owns are removed; the firewall table is rewritten from the records.
    */
   async reconcile(isRunning: (tenant: string, containerId: string) => Promise<{ exists: boolean; running: boolean; pid: number }>): Promise<void> {
-    await this.networks.reconcileBridges();
     // Endpoints of containers that no longer exist (a crash between the two deletes of a
     // removal) would keep their networks from being removed.
     await this.networks.removeOrphanEndpoints(async (tenant, id) => (await isRunning(tenant, id)).exists);
