@@ -1,8 +1,11 @@
 /**
  * Benchmark: Berth's networking on this machine.
  *
- *   - attach: the network part of a container start (namespace, veths, addresses, etc files),
- *     from Berth's own phase timings (BERTH_TRACE=1), over N `docker run --rm` on a user network;
+ *   - attach at start: the network part of a container start (namespace, veths, addresses, etc
+ *     files), from Berth's own phase timings (BERTH_TRACE=1), over N `docker run --rm` on a user
+ *     network; it includes creating the network namespace, which runc would otherwise do;
+ *   - attach of a running container: POST /networks/{id}/connect (hot-plug of a veth) timed at
+ *     the API, N times, each followed by a disconnect;
  *   - published port: HTTP requests per second (one new TCP connection each, busybox httpd in
  *     the container) through 127.0.0.1:<published port> (DNAT) and, as the floor, straight to
  *     the container's address; sequential and with 8 clients at once.
@@ -20,6 +23,19 @@ import { dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
 
 const IMAGE = 'berth-test/busybox';
+
+/** Milliseconds of one POST to the Docker API on a unix socket. */
+function timedPost(socketPath: string, path: string, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const began = performance.now();
+    const req = request({ socketPath, path, method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - began) : reject(new Error(`${path}: status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
 
 function get(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -64,6 +80,15 @@ async function main(): Promise<void> {
       .map((line) => (JSON.parse(line) as { phases: Record<string, number> }).phases.network)
       .filter((ms): ms is number => typeof ms === 'number');
 
+    await dockerOk(berth.env, ['network', 'create', 'bench-plug']);
+    await dockerOk(berth.env, ['run', '-d', '--name', 'bench-plugged', '--network', 'bench-net', IMAGE, 'sleep', '600']);
+    const connects: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      connects.push(await timedPost(berth.socket, '/v1.47/networks/bench-plug/connect', { Container: 'bench-plugged' }));
+      await timedPost(berth.socket, '/v1.47/networks/bench-plug/disconnect', { Container: 'bench-plugged' });
+    }
+    await dockerOk(berth.env, ['rm', '-f', 'bench-plugged']);
+
     const port = 20000 + Math.floor(Math.random() * 20000);
     await dockerOk(berth.env, [
       'run', '-d', '--name', 'bench-web', '--network', 'bench-net', '-p', `127.0.0.1:${port}:80`, IMAGE,
@@ -78,6 +103,7 @@ async function main(): Promise<void> {
     const rows = [
       ['network part of a start, median of ' + attach.length, `${median(attach).toFixed(1)} ms`],
       ['network part of a start, fastest', `${Math.min(...attach).toFixed(1)} ms`],
+      [`network connect of a running container (API), median of ${connects.length}`, `${median(connects).toFixed(1)} ms`],
       [`requests/s via 127.0.0.1:published port, 1 client (${requests})`, String(await rate('127.0.0.1', port, requests, 1))],
       [`requests/s straight to the container, 1 client (${requests})`, String(await rate(ip, 80, requests, 1))],
       [`requests/s via 127.0.0.1:published port, 8 clients (${requests})`, String(await rate('127.0.0.1', port, requests, 8))],
