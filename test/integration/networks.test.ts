@@ -81,6 +81,9 @@ describe('networks', () => {
       assert.match(out.stdout, new RegExp(`Address: ${ip.replace(/\./g, '\\.')}`), name);
       assert.match(out.stdout, /from-server/, name);
     }
+    // PTR: the address answers with the container's name on the network.
+    const reverse = await sh(['--network', 'n1-net'], `nslookup ${ip}`);
+    assert.match(reverse.stdout, /name = n1-server\.n1-net/, reverse.stdout + reverse.stderr);
     const ping = await sh(['--network', 'n1-net'], 'ping -c 1 -W 2 n1-server');
     assert.equal(ping.code, 0, ping.stdout);
     // resolv.conf names the embedded resolver, on the network's gateway.

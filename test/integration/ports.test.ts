@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { busyboxImageTar, debianImageTar, DEBIAN_IMAGE } from '../support/test-images.js';
@@ -111,7 +112,7 @@ describe('published ports', () => {
     await dockerOk(env(), ['rm', '-f', 'p1-web']);
   });
 
-  test('ip:host:container, ip::container, ranges, udp and -P with --expose', async () => {
+  test('ip:host:container, ip::container, ranges, udp, --expose, and -P with the image\'s EXPOSE', async () => {
     const [a, b, c] = await freePorts(3);
     const [u] = await freePorts();
     await dockerOk(env(), [
@@ -155,7 +156,14 @@ describe('published ports', () => {
     assert.match(await dockerOk(env(), ['logs', 'p2-udp']), /got:p2-udp-datagram/);
     await dockerOk(env(), ['rm', '-f', 'p2-udp']);
 
-    await dockerOk(env(), ['run', '-d', '--name', 'p3-all', '-P', '--expose', '90', '--expose', '91/udp', IMAGE, ...SERVE(90, 'p3-hello')]);
+    // -P publishes the image's EXPOSE ports: make an image that has some (export + import --change).
+    const tarPath = join(berth.baseDir, 'p3-rootfs.tar');
+    await dockerOk(env(), ['create', '--name', 'p3-src', IMAGE, 'true']);
+    await dockerOk(env(), ['export', '-o', tarPath, 'p3-src']);
+    await dockerOk(env(), ['rm', 'p3-src']);
+    await dockerOk(env(), ['import', '--change', 'EXPOSE 90', '--change', 'EXPOSE 91/udp', tarPath, 'berth-test/exposing:1']);
+    assert.equal(await dockerOk(env(), ['image', 'inspect', '--format', '{{json .Config.ExposedPorts}}', 'berth-test/exposing:1']), '{"90/tcp":{},"91/udp":{}}\n');
+    await dockerOk(env(), ['run', '-d', '--name', 'p3-all', '-P', 'berth-test/exposing:1', ...SERVE(90, 'p3-hello')]);
     const all = (await dockerOk(env(), ['port', 'p3-all'])).trim().split('\n').sort();
     assert.equal(all.length, 2, all.join('\n'));
     assert.match(all[0]!, /^90\/tcp -> 0\.0\.0\.0:\d+$/);
@@ -163,6 +171,7 @@ describe('published ports', () => {
     const port90 = Number(all[0]!.split(':')[1]);
     assert.match(await readEventually('127.0.0.1', port90, 'p3-hello'), /p3-hello/);
     await dockerOk(env(), ['rm', '-f', 'p3-all']);
+    await dockerOk(env(), ['rmi', 'berth-test/exposing:1']);
   });
 
   test('a port already allocated is refused with Docker\'s message and nothing is left behind', async () => {
