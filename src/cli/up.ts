@@ -71,7 +71,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     addressPools: options.defaultAddressPool?.length ? options.defaultAddressPool.map(parseAddressPool) : DEFAULT_ADDRESS_POOLS,
     ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
   });
-  const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream);
+  const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream, events);
   containers = new ContainerService({ store, runtime, images, rootfs, events, dataRoot, logger, networking });
   networks.containers = { lookup: (ctx, ref) => containers!.lookup(ctx, ref) };
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });

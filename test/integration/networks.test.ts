@@ -99,6 +99,16 @@ describe('networks', () => {
     assert.deepEqual(Object.values(members).map((m) => [m.Name, m.IPv4Address.split('/')[0]]), [['n1-server', ip]]);
     await dockerOk(env(), ['rm', '-f', 'n1-server']);
     await dockerOk(env(), ['network', 'rm', 'n1-net']);
+    // Events as dockerd sends them: create, connect at start, disconnect at exit, destroy. (The
+    // CLI sends --until in whole seconds: wait for this second to pass.)
+    await new Promise((r) => setTimeout(r, 1100));
+    const events = await dockerOk(env(), ['events', '--since', '10m', '--until', '0s', '--filter', 'type=network', '--filter', 'network=n1-net', '--format', '{{.Action}} {{.Actor.Attributes.name}}']);
+    const actions = events.trim().split('\n');
+    assert.equal(actions[0], 'create n1-net');
+    const count = (action: string): number => actions.filter((a) => a === `${action} n1-net`).length;
+    assert.ok(count('connect') >= 8, events);
+    assert.equal(count('disconnect'), count('connect'), events);
+    assert.equal(actions.at(-1), 'destroy n1-net', events);
   });
 
   test('other names are forwarded to the upstream resolver', async () => {

@@ -7,6 +7,7 @@ import type { Logger } from '../../common/logging.js';
 import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, plugHostEnds, vethInsideCommands, type VethAttachment } from '../../agent/network/links.js';
 import { deleteTable, type FirewallModel } from '../../agent/network/firewall.js';
 import type { Store } from '../store/store.js';
+import type { EventPublisher } from '../events/types.js';
 import type { ContainerRecord } from '../containers/model.js';
 import { EmbeddedDns, type DnsRecords } from '../dns/embedded-dns.js';
 import { allocateAddress, macFor } from './ipam.js';
@@ -38,6 +39,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     private readonly networks: NetworkService,
     private readonly log: Logger,
     dnsUpstreams: string[] | undefined,
+    private readonly events?: EventPublisher,
   ) {
     this.dns = new EmbeddedDns(this, log, dnsUpstreams);
     networks.live = this;
@@ -178,6 +180,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       await this.down(record.id).catch(() => undefined);
       throw err;
     }
+    this.publishMembership(sandbox, 'connect');
     return { netnsPath: sandbox.netnsPath };
   }
 
@@ -247,6 +250,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     await this.store.delete({ tenant: sandbox.tenant, requestId: 'network-down' }, SANDBOX_KIND, containerId).catch((err: unknown) => {
       if (!isKind(err, 'NotFound')) throw err;
     });
+    this.publishMembership(sandbox, 'disconnect');
     if (sandbox.ports.length > 0) await this.refreshFirewall();
   }
 
@@ -385,6 +389,19 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   async summarySettings(ctx: RequestContext, record: ContainerRecord): Promise<{ Ports: unknown[]; NetworkSettings: Record<string, unknown> }> {
     const settings = await this.inspectSettings(ctx, record);
     return { Ports: containerPortsSummary(record, this.sandboxes.get(record.id)), NetworkSettings: { Networks: settings.Networks } };
+  }
+
+  /** dockerd's network events for a container joining (start) or leaving (exit) its networks. */
+  private publishMembership(sandbox: LiveSandbox, action: 'connect' | 'disconnect'): void {
+    for (const iface of sandbox.interfaces) {
+      const network = this.networks.byId(iface.networkId);
+      if (!network) continue;
+      this.events?.publish({ tenant: sandbox.tenant, requestId: `network-${action}` }, {
+        Type: 'network',
+        Action: action,
+        Actor: { ID: network.id, Attributes: { container: sandbox.id, name: network.name, type: network.driver } },
+      });
+    }
   }
 
   private serialised<T>(work: () => Promise<T>): Promise<T> {

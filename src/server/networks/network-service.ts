@@ -405,7 +405,8 @@ export class NetworkService {
         throw err;
       }
     }
-    this.publish(ctx, network, 'connect', { container: container.id, type: 'bridge' });
+    // Containers that do not run announce their networks when they start (ContainerNetworkingService).
+    if (container.state.Running) this.publish(ctx, network, 'connect', { container: container.id, type: 'bridge' });
   }
 
   async disconnect(ctx: RequestContext, ref: string, body: Record<string, unknown>): Promise<void> {
@@ -417,7 +418,7 @@ export class NetworkService {
     if (!endpoint) throw forbidden(`container ${container.id} is not connected to network ${network.name}`);
     if (container.state.Running) await this.live.unplug(ctx, container.id, network.id);
     await this.store.delete(ctx, ENDPOINT_KIND, endpoint.id);
-    this.publish(ctx, network, 'disconnect', { container: container.id, type: 'bridge' });
+    if (container.state.Running) this.publish(ctx, network, 'disconnect', { container: container.id, type: 'bridge' });
   }
 
   private publish(ctx: RequestContext, network: NetworkRecord, action: string, extra: Record<string, string>): void {
