@@ -86,6 +86,12 @@ describe('networks', () => {
     assert.match(reverse.stdout, /name = n1-server\.n1-net/, reverse.stdout + reverse.stderr);
     const ping = await sh(['--network', 'n1-net'], 'ping -c 1 -W 2 n1-server');
     assert.equal(ping.code, 0, ping.stdout);
+    // A rename moves the name.
+    await dockerOk(env(), ['rename', 'n1-server', 'n1-renamed']);
+    // (The fake upstream answers every other name, with its own address.)
+    const renamed = await sh(['--network', 'n1-net'], `nslookup n1-renamed | grep -q 'Address: ${ip}$' && ! nslookup n1-server | grep -q 'Address: ${ip}$'`);
+    assert.equal(renamed.code, 0, renamed.stdout + renamed.stderr);
+    await dockerOk(env(), ['rename', 'n1-renamed', 'n1-server']);
     // resolv.conf names the embedded resolver, on the network's gateway.
     const gateway = await inspect('n1-server', '{{(index .NetworkSettings.Networks "n1-net").Gateway}}');
     const resolv = await sh(['--network', 'n1-net'], 'cat /etc/resolv.conf');

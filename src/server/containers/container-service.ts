@@ -811,6 +811,7 @@ export class ContainerService {
         }
         throw err;
       }
+      await this.networking?.renamed(ctx, id, oldName, name).catch((err: unknown) => this.log.warn({ err, id }, 'DNS name did not follow the rename'));
       this.publish(ctx, value, 'rename', { oldName: `/${oldName}` });
     });
   }

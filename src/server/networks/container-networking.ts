@@ -141,6 +141,16 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     await this.networks.deleteEndpoints(ctx, containerId);
   }
 
+  async renamed(ctx: RequestContext, containerId: string, oldName: string, newName: string): Promise<void> {
+    const sandbox = this.sandboxes.get(containerId);
+    if (!sandbox) return;
+    sandbox.containerName = newName;
+    for (const iface of sandbox.interfaces) {
+      if (iface.dnsNames.length > 0) iface.dnsNames = unique(iface.dnsNames.map((n) => (n === oldName ? newName : n)));
+    }
+    await this.store.update<SandboxRecord>(ctx, SANDBOX_KIND, containerId, { value: withoutTenant(sandbox) });
+  }
+
   // ---------------------------------------------------------------- up / down
 
   async up(ctx: RequestContext, record: ContainerRecord): Promise<{ netnsPath?: string }> {

@@ -16,6 +16,8 @@ export interface ContainerNetworking {
   up(ctx: RequestContext, record: ContainerRecord): Promise<{ netnsPath?: string }>;
   down(containerId: string): Promise<void>;
   removeContainer(ctx: RequestContext, containerId: string): Promise<void>;
+  /** The container was renamed: its DNS name follows. */
+  renamed(ctx: RequestContext, containerId: string, oldName: string, newName: string): Promise<void>;
   /** NetworkSettings of inspect and the Ports/NetworkSettings of a list summary. */
   inspectSettings(ctx: RequestContext, record: ContainerRecord): Promise<Record<string, unknown>>;
   summarySettings(ctx: RequestContext, record: ContainerRecord): Promise<{ Ports: unknown[]; NetworkSettings: Record<string, unknown> }>;
