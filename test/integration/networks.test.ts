@@ -221,6 +221,7 @@ describe('networks', () => {
     assert.match(taken.stderr, /Address already in use/);
     await dockerOk(env(), ['rm', '-f', 'n6-c']);
 
+    assert.equal(await dockerOk(env(), ['ps', '--filter', 'network=n6-net', '--format', '{{.Names}}']).then((o) => o.split('\n').sort().join(' ').trim()), 'n6-a n6-b');
     const filtered = await dockerOk(env(), ['network', 'ls', '--filter', 'label=team=blue', '--format', '{{.Name}}']);
     assert.equal(filtered, 'n6-net\n');
     const builtin = await dockerOk(env(), ['network', 'ls', '--filter', 'type=builtin', '--format', '{{.Name}} {{.Driver}}']);

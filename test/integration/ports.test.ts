@@ -137,6 +137,12 @@ describe('published ports', () => {
     // The CLI orders the column itself (unpublished ports first); the API's order does not matter.
     assert.equal(psPorts, `85/tcp, 127.0.0.1:${a}->80/tcp, 127.0.0.1:${ephemeral}->81/tcp, 0.0.0.0:${b}->82/tcp, 0.0.0.0:${c}->83/tcp`);
     // The udp port reaches the container: nc -u -l prints what it receives to the log.
+    const ps = async (filter: string): Promise<string> => dockerOk(env(), ['ps', '--filter', 'name=p2-', '--filter', filter, '--format', '{{.Names}}']);
+    assert.equal(await ps('publish=80'), 'p2-multi\n');
+    assert.equal(await ps('publish=82-83/tcp'), 'p2-multi\n');
+    assert.equal(await ps('publish=85'), '', 'exposed but not published');
+    assert.equal(await ps('expose=85'), 'p2-multi\n');
+    assert.equal(await ps('publish=80/udp'), '');
     await dockerOk(env(), ['rm', '-f', 'p2-multi']);
 
     // UDP: busybox has no UDP server, the Debian image's perl does; it logs what it receives.

@@ -16,6 +16,7 @@ import { nextRestartDelay, parseRestartPolicy, shouldRestart } from './restart-p
 import { normaliseSignal, signalNumber } from './signals.js';
 import { containerInspect, containerSummary, parseFilters, selectContainers } from './container-views.js';
 import type { ContainerNetworking } from '../networks/types.js';
+import { matchesNetworkFilters } from '../networks/container-filters.js';
 
 const KIND = 'container';
 
@@ -164,11 +165,14 @@ export class ContainerService {
       const id = await this.images.resolve(ctx, ref).then((image) => image.id, () => undefined);
       ancestors.set(ref, id ? [id] : []);
     }
-    const selected = selectContainers(await this.list(ctx), {
+    const records = await this.list(ctx);
+    const networkFacts = this.networking && (filters.network || filters.publish || filters.expose) ? await this.networking.filterFacts(ctx, records) : undefined;
+    const selected = selectContainers(records, {
       all: options.all,
       limit: options.limit,
       filters,
       imageIdsFor: (ref) => ancestors.get(ref) ?? [],
+      ...(networkFacts ? { networkFiltersMatch: (r: ContainerRecord) => matchesNetworkFilters(filters, r, networkFacts.get(r.id)) } : {}),
     });
     return Promise.all(
       selected.map(async (record) => {

@@ -183,7 +183,14 @@ function matchLabel(labels: Record<string, string>, wanted: string): boolean {
  */
 export function selectContainers(
   records: ContainerRecord[],
-  options: { all: boolean; limit?: number; filters: Filters; imageIdsFor: (ref: string) => string[] },
+  options: {
+    all: boolean;
+    limit?: number;
+    filters: Filters;
+    imageIdsFor: (ref: string) => string[];
+    /** The network, publish and expose filters (networking knows the facts); without it they match nothing. */
+    networkFiltersMatch?: (record: ContainerRecord) => boolean;
+  },
 ): ContainerRecord[] {
   for (const key of Object.keys(options.filters)) {
     if (!CONTAINER_FILTERS.has(key)) throw invalidArgument(`invalid filter '${key}'`);
@@ -214,7 +221,8 @@ export function selectContainers(
     if (since && !(r.created > since.created)) return false;
     if (f.health && !f.health.includes(r.state.Health?.Status ?? 'none')) return false;
     if (f['is-task'] && f['is-task'].includes('true')) return false;
-    if (f.volume || f.network || f.publish || f.expose) return false;
+    if (f.volume) return false;
+    if ((f.network || f.publish || f.expose) && !(options.networkFiltersMatch?.(r) ?? false)) return false;
     return true;
   });
   return options.limit && options.limit > 0 ? result.slice(0, options.limit) : result;

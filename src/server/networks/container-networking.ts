@@ -16,6 +16,7 @@ import type { NetworkHost } from './network-host.js';
 import type { LiveEndpoints, NetworkService } from './network-service.js';
 import { PortReservations, wantedBindings, type PortBindings } from './port-bindings.js';
 import type { ContainerNetworking, NetworkPlan } from './types.js';
+import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
 
 type LiveSandbox = SandboxRecord & { tenant: string };
@@ -254,8 +255,8 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     const sandbox = this.sandboxes.get(containerId);
     this.ports.release(containerId);
     if (!sandbox) return;
-    await this.host.netns.remove(containerId);
-    await deleteLinks(sandbox.interfaces.map((i) => i.hostVeth));
+    // Independent: the namespace file and the host ends (deleting one end deletes the pair).
+    await Promise.all([this.host.netns.remove(containerId), deleteLinks(sandbox.interfaces.map((i) => i.hostVeth))]);
     this.sandboxes.delete(containerId);
     await this.store.delete({ tenant: sandbox.tenant, requestId: 'network-down' }, SANDBOX_KIND, containerId).catch((err: unknown) => {
       if (!isKind(err, 'NotFound')) throw err;
@@ -386,6 +387,28 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   }
 
   // ---------------------------------------------------------------- views
+
+  async filterFacts(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerNetworkFacts>> {
+    const endpoints = await this.networks.allEndpoints(ctx);
+    const facts = new Map<string, ContainerNetworkFacts>();
+    for (const record of records) {
+      const mode = record.hostConfig.NetworkMode;
+      const special = mode === 'host' || mode === 'none' ? this.networks.byName(ctx.tenant, mode) : undefined;
+      const networks = [
+        ...(special ? [special] : []),
+        ...endpoints.filter((e) => e.containerId === record.id).flatMap((e) => {
+          const n = this.networks.byId(e.networkId);
+          return n ? [n] : [];
+        }),
+      ];
+      const sandbox = record.state.Running ? this.sandboxes.get(record.id) : undefined;
+      facts.set(record.id, {
+        networks: networks.map((n) => ({ id: n.id, name: n.name })),
+        published: (sandbox?.ports ?? []).map((p) => `${p.containerPort}/${p.proto}`),
+      });
+    }
+    return facts;
+  }
 
   async inspectSettings(ctx: RequestContext, record: ContainerRecord): Promise<Record<string, unknown>> {
     const endpoints = await this.networks.endpointsOf(ctx, record.id);

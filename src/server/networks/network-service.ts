@@ -369,6 +369,10 @@ export class NetworkService {
       .sort((a, b) => a.order - b.order);
   }
 
+  async allEndpoints(ctx: RequestContext): Promise<EndpointRecord[]> {
+    return (await this.store.list<EndpointRecord>(ctx, ENDPOINT_KIND)).map((e) => e.value);
+  }
+
   async deleteEndpoints(ctx: RequestContext, containerId: string): Promise<void> {
     for (const endpoint of await this.endpointsOf(ctx, containerId)) {
       await this.store.delete(ctx, ENDPOINT_KIND, endpoint.id).catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../../common/context.js';
 import type { ContainerRecord } from '../containers/model.js';
+import type { ContainerNetworkFacts } from './container-filters.js';
 
 /**
  * What the container service asks of networking, at fixed points of a container's life:
@@ -18,6 +19,8 @@ export interface ContainerNetworking {
   removeContainer(ctx: RequestContext, containerId: string): Promise<void>;
   /** The container was renamed: its DNS name follows. */
   renamed(ctx: RequestContext, containerId: string, oldName: string, newName: string): Promise<void>;
+  /** Per container, the facts the `docker ps` network/publish/expose filters look at. */
+  filterFacts(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerNetworkFacts>>;
   /** NetworkSettings of inspect and the Ports/NetworkSettings of a list summary. */
   inspectSettings(ctx: RequestContext, record: ContainerRecord): Promise<Record<string, unknown>>;
   summarySettings(ctx: RequestContext, record: ContainerRecord): Promise<{ Ports: unknown[]; NetworkSettings: Record<string, unknown> }>;
