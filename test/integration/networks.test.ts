@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
@@ -45,6 +46,26 @@ async function startFakeUpstream(): Promise<{ port: number; socket: Socket; quer
   return { port: socket.address().port, socket, queries };
 }
 
+/** One A query over TCP (2-byte length framing); resolves with the first address answered. */
+function tcpLookup(server: string, name: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+    const query = Buffer.concat([Buffer.from([0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+    const socket = connect(53, server);
+    let data = Buffer.alloc(0);
+    socket.setTimeout(3000, () => socket.destroy(new Error('timeout')));
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from([query.length >> 8, query.length & 255]), query])));
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      if (data.length < 2 || data.length < 2 + data.readUInt16BE(0)) return;
+      const reply = data.subarray(2, 2 + data.readUInt16BE(0));
+      socket.end();
+      resolve([...reply.subarray(reply.length - 4)].join('.'));
+    });
+  });
+}
+
 describe('networks', () => {
   let berth: BerthInstance;
   let upstream: Awaited<ReturnType<typeof startFakeUpstream>>;
@@ -75,12 +96,16 @@ describe('networks', () => {
     ]);
     const id = (await inspect('n1-server', '{{.Id}}')).slice(0, 12);
     const ip = await inspect('n1-server', '{{(index .NetworkSettings.Networks "n1-net").IPAddress}}');
+    const gateway = await inspect('n1-server', '{{(index .NetworkSettings.Networks "n1-net").Gateway}}');
     for (const name of ['n1-server', 'n1-alias', id, 'n1-web']) {
       const out = await sh(['--network', 'n1-net'], `nslookup ${name} && nc -w 3 ${name} 8080 </dev/null`);
       assert.equal(out.code, 0, `${name}: ${out.stdout}${out.stderr}`);
       assert.match(out.stdout, new RegExp(`Address: ${ip.replace(/\./g, '\\.')}`), name);
       assert.match(out.stdout, /from-server/, name);
     }
+    // Over TCP too (resolvers fall back to it for long answers): asked from the host, at the
+    // gateway address of Berth's own bridge.
+    assert.equal(await tcpLookup(gateway, 'n1-alias'), ip);
     // PTR: the address answers with the container's name on the network.
     const reverse = await sh(['--network', 'n1-net'], `nslookup ${ip}`);
     assert.match(reverse.stdout, /name = n1-server\.n1-net/, reverse.stdout + reverse.stderr);
@@ -93,7 +118,6 @@ describe('networks', () => {
     assert.equal(renamed.code, 0, renamed.stdout + renamed.stderr);
     await dockerOk(env(), ['rename', 'n1-renamed', 'n1-server']);
     // resolv.conf names the embedded resolver, on the network's gateway.
-    const gateway = await inspect('n1-server', '{{(index .NetworkSettings.Networks "n1-net").Gateway}}');
     const resolv = await sh(['--network', 'n1-net'], 'cat /etc/resolv.conf');
     assert.match(resolv.stdout, new RegExp(`^nameserver ${gateway.replace(/\./g, '\\.')}$`, 'm'));
     // inspect: Aliases as given, DNSNames as the resolver knows them, and network inspect lists it.

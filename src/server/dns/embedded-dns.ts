@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logging.js';
 import {
@@ -29,12 +30,14 @@ export interface Upstream {
 /**
  * The embedded DNS server of user-defined networks. dockerd listens on 127.0.0.11 inside
  * every container's namespace; Berth listens once per network on the bridge's gateway
- * address, port 53 (UDP), in its own process, and containers' resolv.conf names that address.
+ * address, port 53 (UDP and TCP), in its own process, and containers' resolv.conf names that
+ * address.
  * Names of containers on the same network are answered here (A; AAAA with no records; PTR);
  * every other query is relayed unchanged to the upstream resolvers.
  */
 export class EmbeddedDns {
   private readonly sockets = new Map<string, Socket>();
+  private readonly tcpServers = new Map<string, Server>();
   private readonly upstreams: Promise<Upstream[]>;
 
   constructor(
@@ -63,11 +66,40 @@ export class EmbeddedDns {
       });
     });
     this.sockets.set(networkId, socket);
+    // TCP: what resolvers fall back to for long answers (messages framed by a 2-byte length).
+    const server = createServer((conn) => this.serveTcp(networkId, conn));
+    server.on('error', (err) => this.log.warn({ err, networkId }, 'embedded DNS (tcp) error'));
+    await new Promise<void>((resolve) => {
+      server.once('error', () => resolve());
+      server.listen({ host: gatewayIp, port: 53 }, () => resolve());
+    });
+    this.tcpServers.set(networkId, server);
+  }
+
+  private serveTcp(networkId: string, conn: TcpSocket): void {
+    let buffered = Buffer.alloc(0);
+    conn.setTimeout(10_000, () => conn.destroy());
+    conn.on('error', () => conn.destroy());
+    conn.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        void this.answer(networkId, Buffer.from(msg)).then((reply) => {
+          if (!reply || conn.destroyed) return;
+          const length = Buffer.alloc(2);
+          length.writeUInt16BE(reply.length);
+          conn.write(Buffer.concat([length, reply]));
+        });
+      }
+    });
   }
 
   stop(networkId: string): void {
     this.sockets.get(networkId)?.close();
     this.sockets.delete(networkId);
+    this.tcpServers.get(networkId)?.close();
+    this.tcpServers.delete(networkId);
   }
 
   close(): void {
