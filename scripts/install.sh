@@ -64,7 +64,11 @@ fi
 
 # Node dependencies: reinstall only when package-lock.json changed since the last npm ci
 # (npm writes node_modules/.package-lock.json on every install).
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# A node_modules that is a symlink (worktrees sharing one install) belongs to whoever linked it:
+# npm ci would empty the shared target through the link.
+if [[ -L node_modules ]]; then
+  echo "install.sh: node_modules is a symlink; leaving it as it is"
+elif [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install.sh: npm ci"
   npm ci --no-audit --no-fund
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { runUp } from './up.js';
+import { tenantCommand } from './tenant-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -11,15 +12,40 @@ program
   .addOption(new Option('--data-root <dir>', 'root of persistent state (images, containers, database)').default('/var/lib/berth'))
   .addOption(new Option('--exec-root <dir>', 'root of runtime state (runc state, monitor sockets)').default('/run/berth'))
   .addOption(
-    new Option('-H, --host <address...>', 'Docker API address to listen on (repeatable): unix:///path/to.sock').default([
+    new Option(
+      '-H, --host <address...>',
+      'Docker API address to listen on (repeatable): unix:///path/to.sock (the operator), or tcp://host:port (tenants; mutual TLS with certificates from Berth\'s CA)',
+    ).default([
       'unix:///var/run/berth.sock',
     ]),
   )
   .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
   .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
   .addOption(new Option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port] (default: /etc/resolv.conf)'))
-  .action(async (options: { dataRoot: string; execRoot: string; host: string[]; bip?: string; defaultAddressPool?: string[]; dnsUpstream?: string[] }) => {
-    await runUp(options);
-  });
+  .addOption(
+    new Option('--tls-san <name...>', 'extra DNS names or IP addresses for the TLS certificate of tcp:// listeners').default([]),
+  )
+  .addOption(
+    new Option(
+      '--allow-32bit-syscalls',
+      "let containers use the kernel's 32-bit syscall ABI (i386 binaries); off by default, which closes that attack surface to tenants",
+    ).default(false),
+  )
+  .action(
+    async (options: {
+      dataRoot: string;
+      execRoot: string;
+      host: string[];
+      allow32bitSyscalls: boolean;
+      tlsSan: string[];
+      bip?: string;
+      defaultAddressPool?: string[];
+      dnsUpstream?: string[];
+    }) => {
+      await runUp(options);
+    },
+  );
+
+program.addCommand(tenantCommand());
 
 await program.parseAsync(process.argv);

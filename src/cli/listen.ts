@@ -1,5 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { invalidArgument } from '../common/errors.js';
@@ -18,16 +19,44 @@ export function parseListenAddress(value: string): ListenAddress {
   throw invalidArgument(`invalid listen address ${value}: use unix:///path/to.sock or tcp://host:port`);
 }
 
+/** The listener's key and certificate, and the CA whose client certificates it accepts. */
+export interface TlsIdentity {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
 /**
- * Serves one HTTP server on several addresses. Each address gets its own net listener that
- * hands accepted connections to the HTTP server, so every endpoint shares one app.
+ * Serves one HTTP server on several addresses. Each address gets its own listener that hands
+ * accepted connections to the HTTP server, so every endpoint shares one app. TCP is always
+ * mutual TLS (dockerd's --tlsverify): a client without a certificate from `tls.caPem` fails the
+ * handshake and never reaches HTTP.
  */
-export async function listenOn(http: HttpServer, addresses: ListenAddress[]): Promise<NetServer[]> {
+export async function listenOn(http: HttpServer, addresses: ListenAddress[], tls?: TlsIdentity): Promise<NetServer[]> {
   const listeners: NetServer[] = [];
   for (const address of addresses) {
     // allowHalfOpen: the docker CLI closes its write side of an attach at once when it sends no
     // stdin; the stream back to it must stay open until the container is done.
-    const listener = createServer({ allowHalfOpen: true }, (socket) => http.emit('connection', socket));
+    const hand = (socket: unknown): void => {
+      http.emit('connection', socket);
+    };
+    let listener: NetServer;
+    if (address.kind === 'unix') listener = createServer({ allowHalfOpen: true }, hand);
+    else {
+      if (!tls) throw invalidArgument('a TCP address needs the TLS identity');
+      listener = createTlsServer(
+        {
+          key: tls.keyPem,
+          cert: tls.certPem,
+          ca: tls.caPem,
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.2',
+          allowHalfOpen: true,
+        },
+        hand,
+      );
+    }
     if (address.kind === 'unix') {
       await mkdir(dirname(address.path), { recursive: true });
       await rm(address.path, { force: true });

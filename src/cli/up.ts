@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../common/logging.js';
 import { operatorContext } from '../common/context.js';
@@ -18,6 +19,9 @@ import { ContainerNetworkingService } from '../server/networks/container-network
 import { DEFAULT_ADDRESS_POOLS, parseAddressPool } from '../server/networks/ipam.js';
 import type { Services } from '../server/services.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { CertificateAuthority } from '../server/tenancy/pki.js';
+import { TenantService } from '../server/tenancy/tenant-service.js';
+import { listenerNames } from './tls-names.js';
 
 export interface UpOptions {
   dataRoot: string;
@@ -29,6 +33,10 @@ export interface UpOptions {
   defaultAddressPool?: string[];
   /** Resolvers the embedded DNS forwards to, `ip[:port]`; default: the host's resolv.conf. */
   dnsUpstream?: string[];
+  /** Extra names (DNS or IP) for the TLS listener's certificate. */
+  tlsSan?: string[];
+  /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
+  allow32bitSyscalls?: boolean;
 }
 
 /**
@@ -45,7 +53,12 @@ export async function runUp(options: UpOptions): Promise<void> {
 
   const store = new SqliteStore(join(dataRoot, 'berth.db'));
   const events = new EventService({ dataRoot, logger });
-  const runtime = new RuncRuntime({ execRoot, logger, initBinary: '/usr/bin/tini-static' });
+  const runtime = new RuncRuntime({
+    execRoot,
+    logger,
+    initBinary: '/usr/bin/tini-static',
+    compat32Syscalls: options.allow32bitSyscalls ?? false,
+  });
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.
   let containers: ContainerService | undefined;
@@ -93,7 +106,17 @@ export async function runUp(options: UpOptions): Promise<void> {
       dfVolumes: async () => [],
     },
   });
-  const services: Services = { containers, containerIo, exec, images, events, system, networks };
+  const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
+  const tenants = new TenantService({
+    store,
+    ca,
+    ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
+  });
+  await tenants.load();
+  const tenantEndpoints = addresses.flatMap((a) =>
+    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
+  );
+  const services: Services = { containers, containerIo, exec, images, events, system, tenants, tenantEndpoints, networks };
 
   await networks.load();
   await networking.load();
@@ -105,7 +128,9 @@ export async function runUp(options: UpOptions): Promise<void> {
   });
   const app = await buildDockerApi(services, logger);
   await app.ready();
-  const listeners = await listenOn(app.server, addresses);
+  const tcp = addresses.filter((a) => a.kind === 'tcp');
+  const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
+  const listeners = await listenOn(app.server, addresses, tls);
   events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
   logger.info({ dataRoot, execRoot, hosts: options.host }, 'berth is up');
 

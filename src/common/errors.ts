@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'AlreadyExists' // a name is taken (409)
   | 'Conflict' // the object is in a state that forbids the operation (409)
   | 'NotModified' // the operation was a no-op (304), e.g. starting a running container
+  | 'Unauthenticated' // no valid credential, or a revoked one (401)
   | 'Forbidden' // refused by policy (403)
   | 'NotImplemented' // a Docker feature Berth does not offer (501)
   | 'Unavailable' // a dependency is down (503)
@@ -37,6 +38,7 @@ export const conflict = (message: string, cause?: unknown): BerthError =>
   new BerthError('Conflict', message, { cause });
 export const notModified = (message = ''): BerthError => new BerthError('NotModified', message);
 export const forbidden = (message: string): BerthError => new BerthError('Forbidden', message);
+export const unauthenticated = (message: string): BerthError => new BerthError('Unauthenticated', message);
 export const notImplemented = (message: string): BerthError =>
   new BerthError('NotImplemented', message);
 export const unavailable = (message: string, cause?: unknown): BerthError =>

@@ -5,6 +5,7 @@ import type { ImageService } from './images/image-service.js';
 import type { EventService } from './events/event-service.js';
 import type { SystemService } from './system/system-service.js';
 import type { NetworkService } from './networks/network-service.js';
+import type { TenantService } from './tenancy/tenant-service.js';
 
 /**
  * Everything the Docker API may call. Handlers reach the platform only through these
@@ -19,4 +20,7 @@ export interface Services {
   events: EventService;
   system: SystemService;
   networks: NetworkService;
+  tenants: TenantService;
+  /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
+  tenantEndpoints: string[];
 }

@@ -70,6 +70,16 @@ describe('container I/O', () => {
     assert.equal(result.stdout, 'data\n');
   });
 
+  // The CLI half-closes at once when its stdin is empty, often before Berth's stdin pump runs.
+  test('docker run -i and exec -i end when stdin is already empty (</dev/null)', async () => {
+    const run = await cli(['run', '-i', '--rm', BUSYBOX_IMAGE, 'sh', '-c', 'cat; echo eof'], undefined, 15_000);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'eof\n');
+    const exec = await cli(['exec', '-i', 'io', 'sh', '-c', 'cat; echo eof'], undefined, 15_000);
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.equal(exec.stdout, 'eof\n');
+  });
+
   test('docker logs: --tail, --timestamps, --since, and -f that ends with the container', async () => {
     await ok(['run', '--name', 'logged', BUSYBOX_IMAGE, 'sh', '-c', 'echo one; echo two; echo three >&2']);
     assert.equal((await cli(['logs', '--tail', '1', 'logged'])).stderr, 'three\n');

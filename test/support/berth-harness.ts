@@ -36,7 +36,7 @@ import { dockerEnv } from './docker-cli.js';
 
 /** The repository root, from this file's place in dist/test/support/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BERTH_ENTRY = join(REPO_ROOT, 'dist/src/cli/berth.js');
+export const BERTH_ENTRY = join(REPO_ROOT, 'dist/src/cli/berth.js');
 /** Keep at most this much of Berth's output in memory (the tail is what explains a failure). */
 const MAX_LOG_CHARS = 4 * 1024 * 1024;
 

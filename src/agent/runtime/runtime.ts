@@ -70,6 +70,8 @@ export interface RuncRuntimeOptions {
   conmon?: string;
   /** Static init for --init (tini); default none, which makes --init a no-op. */
   initBinary?: string;
+  /** Allow the 32-bit syscall ABI in containers (default: native 64-bit only). */
+  compat32Syscalls?: boolean;
 }
 
 /**
@@ -87,6 +89,7 @@ export class RuncRuntime implements ContainerRuntime {
   private readonly runc: Runc;
   private readonly common: MonitorCommon;
   private readonly initBinary: string | undefined;
+  private readonly compat32Syscalls: boolean;
   /** Exit records read just before delete removed a bundle, for waiters that were too slow. */
   private readonly lastExits = new Map<string, ExitRecord>();
 
@@ -94,6 +97,7 @@ export class RuncRuntime implements ContainerRuntime {
     this.execRoot = options.execRoot;
     this.log = options.logger;
     this.initBinary = options.initBinary;
+    this.compat32Syscalls = options.compat32Syscalls ?? false;
     const runcBinary = resolveBinary(options.runc ?? 'runc');
     this.runc = new Runc({ binary: runcBinary, root: join(options.execRoot, 'runc') });
     this.common = {
@@ -124,7 +128,7 @@ export class RuncRuntime implements ContainerRuntime {
       const added = await resolveGroups(spec.rootfs, spec.process.groupAdd ?? []);
       user.additionalGids = [...new Set([...user.additionalGids, ...added])];
       timer.mark('user');
-      const oci = await clampRlimits(buildOciSpec(spec, { cgroupsPath, user, initBinary: this.initBinary }));
+      const oci = await clampRlimits(buildOciSpec(spec, { cgroupsPath, user, initBinary: this.initBinary, compat32Syscalls: this.compat32Syscalls }));
       // runc sizes the pty it creates, so the process never sees the 0x0 of a fresh terminal
       // (a resize through conmon races with a process that asks for its size at once).
       const size = spec.process.consoleSize;

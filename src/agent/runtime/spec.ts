@@ -32,6 +32,8 @@ export interface SpecHostContext {
   initBinary?: string;
   /** Give the container a private cgroup namespace (Docker does so on cgroup v2 hosts). */
   cgroupNamespace?: boolean;
+  /** Let the container use the 32-bit syscall ABI as well (see seccomp.ts). */
+  compat32Syscalls?: boolean;
 }
 
 export const OCI_VERSION = '1.0.2';
@@ -160,7 +162,7 @@ export function buildOciSpec(input: ContainerSpecInput, host: SpecHostContext): 
       cgroupsPath: host.cgroupsPath,
       namespaces,
       devices: DEFAULT_DEVICES.map((d) => ({ ...d })),
-      seccomp: defaultSeccompProfile(caps),
+      seccomp: defaultSeccompProfile(caps, { compat32: host.compat32Syscalls ?? false }),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
     },

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { errnoCode, invalidArgument } from '../../common/errors.js';
+import { BerthError, errnoCode, invalidArgument } from '../../common/errors.js';
 import { cleanEntryName, resolveInContainer, type FileMount } from './archive-paths.js';
 
 const run = promisify(execFile);
@@ -180,7 +180,19 @@ export async function extractInto(input: Readable, options: ExtractOptions): Pro
       }
     }
   })();
-  await Promise.all([pipeline(input, extract), consume]);
+  // The stream is the client's: a malformed archive is bad input, not a Berth failure. The
+  // parser's error reaches both the pipeline and the entry loop; whichever comes first counts.
+  let malformed: unknown;
+  extract.once('error', (err: unknown) => {
+    malformed = err;
+  });
+  try {
+    await Promise.all([pipeline(input, extract), consume]);
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    if (malformed !== undefined) throw invalidArgument(`invalid tar archive: ${(malformed as Error).message}`, malformed);
+    throw err;
+  }
   // Directory times last: creating their children changed them.
   for (const { hostPath, mtime } of dirTimes.reverse()) await utimes(hostPath, mtime, mtime).catch(() => undefined);
 }

@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { invalidArgument, notImplemented } from '../../common/errors.js';
+import { checkHostConfigShape } from './host-config-types.js';
 import type { ImageRuntimeConfig } from '../images/types.js';
 import type { ContainerConfig, HostConfig } from './model.js';
 import { parseRestartPolicy } from './restart-policy.js';
@@ -151,6 +152,7 @@ export function mergeContainerConfig(body: CreateBody, image: ImageRuntimeConfig
  * user who asked for a published port must not believe they have one.
  */
 export function normaliseHostConfig(raw: Record<string, unknown> | undefined): HostConfig {
+  checkHostConfigShape(raw);
   const hc = raw ?? {};
   const memory = num(hc.Memory, 'Memory');
   if (memory < 0) throw invalidArgument('invalid Memory: must not be negative');

@@ -117,7 +117,10 @@ export function pumpStdin(client: Duplex, stdin: Writable, options: StdinOptions
   stdin.on('error', () => undefined);
   client.on('data', onData);
   client.on('end', onEnd);
-  client.resume();
+  // The client may have half-closed already (`cat </dev/null` sends its FIN right after the
+  // request): 'end' was then emitted before we listened and will not come again.
+  if (client.readableEnded) onEnd();
+  else client.resume();
   return stop;
 }
 

@@ -169,6 +169,7 @@ function parseTail(value: string | undefined): number | 'all' {
 function requiredPath(query: unknown): string {
   const path = queryString(query, 'path');
   if (path === undefined || path === '') throw invalidArgument('path is required');
+  if (path.includes('\0')) throw invalidArgument('invalid path: it contains a NUL byte');
   return path;
 }
 

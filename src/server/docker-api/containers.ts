@@ -1,6 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RequestContext } from '../../common/context.js';
-import { OPERATOR_TENANT } from '../../common/context.js';
+import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../../common/errors.js';
 import type { Services } from '../services.js';
 import type { CreateBody } from '../containers/create-config.js';
@@ -8,9 +6,11 @@ import type { WaitCondition } from '../containers/container-service.js';
 import { queryBool, queryInt, queryString } from './query.js';
 
 /** The tenant of a request; until tenancy lands every caller of the local socket is the operator. */
-export function requestContext(request: FastifyRequest): RequestContext {
-  return { tenant: OPERATOR_TENANT, requestId: request.id };
-}
+import { requestContext } from './request-context.js';
+import { admitCreate, admitUpdate } from './admission.js';
+import { checkUpdateShape } from '../containers/host-config-types.js';
+
+export { requestContext };
 
 type IdParams = { Params: { id: string } };
 
@@ -36,7 +36,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     if (platform && !/^linux(\/(amd64|x86_64))?$/.test(platform)) {
       throw invalidArgument(`image platform ${platform} does not match the host platform linux/amd64`);
     }
-    const result = await containers.create(requestContext(request), name, (request.body ?? {}) as CreateBody);
+    const body = admitCreate(opts.services, request, (request.body ?? {}) as Record<string, unknown>);
+    const result = await containers.create(requestContext(request), name, body as CreateBody);
     return reply.code(201).send(result);
   });
 
@@ -94,7 +95,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
   app.post<IdParams>('/containers/:id/update', async (request) => {
     const body = request.body;
     if (typeof body !== 'object' || body === null) throw invalidArgument('invalid request body: a JSON object is required');
-    return containers.update(requestContext(request), request.params.id, body as Record<string, unknown>);
+    checkUpdateShape(body as Record<string, unknown>);
+    return containers.update(requestContext(request), request.params.id, admitUpdate(opts.services, request, body as Record<string, unknown>));
   });
 
   // ContainerDelete

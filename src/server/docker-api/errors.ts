@@ -8,6 +8,7 @@ const STATUS: Record<ErrorKind, number> = {
   AlreadyExists: 409,
   Conflict: 409,
   NotModified: 304,
+  Unauthenticated: 401,
   Forbidden: 403,
   NotImplemented: 501,
   Unavailable: 503,

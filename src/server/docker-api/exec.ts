@@ -5,6 +5,7 @@ import type { ExecCreateBody, ExecStartBody } from '../containers/exec-service.j
 import type { Services } from '../services.js';
 import { hijackHalfOpen, terminalSize } from './container-io.js';
 import { requestContext } from './containers.js';
+import { admitExec } from './admission.js';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from './hijack.js';
 
 type IdParams = { Params: { id: string } };
@@ -17,6 +18,7 @@ export async function execRoutes(app: FastifyInstance, opts: { services: Service
   app.post<IdParams>('/containers/:id/exec', async (request, reply) => {
     const body = request.body ?? {};
     if (typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('invalid request body: a JSON object is required');
+    admitExec(opts.services, request, body);
     const created = await exec.create(requestContext(request), request.params.id, body as ExecCreateBody);
     return reply.code(201).send(created);
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { operatorContext, type RequestContext } from '../../common/context.js';
+import { requestContext } from './request-context.js';
 import { notImplemented } from '../../common/errors.js';
 import { parseFilterJson } from '../events/filters.js';
 import type { ImageRecord } from '../images/image-record.js';
@@ -12,9 +12,7 @@ export interface ImageRouteServices {
   images: ImageService;
 }
 
-function contextOf(request: FastifyRequest): RequestContext {
-  return operatorContext(request.id);
-}
+const contextOf = requestContext;
 
 /** All values of a repeatable query parameter. */
 function queryList(query: unknown, key: string): string[] {

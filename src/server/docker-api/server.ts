@@ -13,6 +13,8 @@ import { imageRoutes } from './images.js';
 import { execRoutes } from './exec.js';
 import { containerIoRoutes } from './container-io.js';
 import { networkRoutes } from './networks.js';
+import { installAuthentication } from './auth.js';
+import { tenantAdminRoutes } from '../admin-api/tenants.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -154,6 +156,8 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
   app.setErrorHandler(dockerErrorHandler);
+  // First of the per-request hooks after the version check: nothing runs for an unknown client.
+  installAuthentication(app, services.tenants);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ message: `page not found` });
     request.log.debug({ url: request.url }, 'no route');
@@ -165,5 +169,6 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(execRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(imageRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
   return app;
 }

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { operatorContext, type RequestContext } from '../../common/context.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { requestContext } from './request-context.js';
 import type { EventService, EventSubscription } from '../events/event-service.js';
 import { parseFilterJson } from '../events/filters.js';
 import type { SystemService } from '../system/system-service.js';
@@ -14,10 +14,7 @@ export interface SystemRouteServices {
   system: SystemService;
 }
 
-/** Until tenancy resolves callers, every request on the Docker API acts as the operator tenant. */
-function contextOf(request: FastifyRequest): RequestContext {
-  return operatorContext(request.id);
-}
+const contextOf = requestContext;
 
 const eventsQuery = {
   type: 'object',

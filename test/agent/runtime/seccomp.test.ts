@@ -39,12 +39,14 @@ const SIGCHLD = 17;
 const withCaps = (...extra: string[]): string[] => [...DEFAULT_CAPABILITIES, ...extra];
 
 describe('defaultSeccompProfile', () => {
-  test('shape: allowlist, EPERM default, x86_64 + x86 + x32', () => {
-    const p = defaultSeccompProfile(withCaps(), 'x64');
+  test('shape: allowlist, EPERM default, native ABI only unless 32-bit is allowed, never x32', () => {
+    const p = defaultSeccompProfile(withCaps(), { arch: 'x64' });
     assert.equal(p.defaultAction, 'SCMP_ACT_ERRNO');
     assert.equal(p.defaultErrnoRet, EPERM);
-    assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
-    assert.deepEqual(defaultSeccompProfile([], 'arm64').architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+    assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64']);
+    assert.deepEqual(defaultSeccompProfile([], { arch: 'x64', compat32: true }).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(defaultSeccompProfile([], { arch: 'arm64' }).architectures, ['SCMP_ARCH_AARCH64']);
+    assert.deepEqual(defaultSeccompProfile([], { arch: 'arm64', compat32: true }).architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
   });
 
   const cases: { name: string; caps: string[]; call: string; args?: number[]; want: 'allow' | number }[] = [
@@ -107,11 +109,11 @@ describe('defaultSeccompProfile', () => {
     { name: 'an unknown future syscall is blocked', caps: [...ALL_CAPABILITIES], call: 'frobnicate_namespaces', want: EPERM },
   ];
   for (const c of cases) {
-    test(c.name, () => assert.equal(decide(defaultSeccompProfile(c.caps, 'x64'), c.call, c.args), c.want));
+    test(c.name, () => assert.equal(decide(defaultSeccompProfile(c.caps, { arch: 'x64' }), c.call, c.args), c.want));
   }
 
   test('gated and never-allowed names are absent from the base allowlist', () => {
-    const base = defaultSeccompProfile([], 'x64').syscalls?.[0]?.names ?? [];
+    const base = defaultSeccompProfile([], { arch: 'x64' }).syscalls?.[0]?.names ?? [];
     for (const name of [...NEVER_ALLOWED, ...Object.values(GATED_SYSCALLS).flat()]) {
       assert.ok(!base.includes(name), name);
     }
@@ -131,7 +133,7 @@ describe('defaultSeccompProfile', () => {
       t.skip('kernel headers not installed');
       return;
     }
-    const everything = defaultSeccompProfile([...ALL_CAPABILITIES], 'x64');
+    const everything = defaultSeccompProfile([...ALL_CAPABILITIES], { arch: 'x64' });
     const classified = new Set([...(everything.syscalls ?? []).flatMap((r) => r.names), ...NEVER_ALLOWED]);
     assert.deepEqual([...new Set(names)].filter((n) => !classified.has(n)), []);
   });

@@ -1,0 +1,43 @@
+import { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { OPERATOR_TENANT } from '../../common/context.js';
+import { forbidden, unauthenticated } from '../../common/errors.js';
+import type { TenantService } from '../tenancy/tenant-service.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Whose request this is: the operator on the local socket, a tenant over mutual TLS. */
+    tenant: string;
+  }
+}
+
+/**
+ * Names the tenant of every request before any handler runs. The local unix socket is the
+ * operator's (its file mode is the guard, as with dockerd's socket). A TCP connection is TLS
+ * with a client certificate the listener already verified against Berth's CA; here the
+ * certificate's serial (and a bearer token, when sent) must belong to a live credential.
+ */
+export function installAuthentication(app: FastifyInstance, tenants: TenantService): void {
+  app.decorateRequest('tenant', OPERATOR_TENANT);
+  app.addHook('onRequest', async (request) => {
+    const socket = request.raw.socket;
+    if (!(socket instanceof TLSSocket)) return;
+    if (!socket.authorized) throw unauthenticated('authentication required: present a client certificate issued by this Berth');
+    const serial = socket.getPeerCertificate().serialNumber;
+    if (!serial) throw unauthenticated('authentication required: present a client certificate issued by this Berth');
+    request.tenant = tenants.authenticate(serial, bearerToken(request), request.id).tenant;
+  });
+}
+
+/** Routes of the operator only (the admin API): a tenant is refused before the handler runs. */
+export function requireOperator(request: FastifyRequest): void {
+  if (request.tenant !== OPERATOR_TENANT) throw forbidden('the admin API is served to the operator only, on the local socket');
+}
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw unauthenticated('authentication failed: the Authorization header must be "Bearer <token>"');
+  return match[1];
+}
