@@ -65,6 +65,8 @@ export class NetworkService {
   /** Every tenant's networks by id; loaded at start, kept in step with the store. */
   private readonly networks = new Map<string, NetworkRecord & { tenant: string }>();
   private readonly predefinedReady = new Set<string>();
+  /** Set once start-up brought the bridges up; later bridges are brought up as they are made. */
+  private bridgesUp = false;
   live!: LiveEndpoints;
   containers!: ContainerLookup;
 
@@ -103,6 +105,7 @@ export class NetworkService {
    * address; bridges of this instance that no record owns are deleted.
    */
   async reconcileBridges(): Promise<void> {
+    this.bridgesUp = true;
     if (await this.host.ensureIpForwarding()) this.log.warn('IPv4 forwarding was off; Berth turned it on (net.ipv4.ip_forward=1) so containers can reach out');
     const owned = new Set<string>();
     for (const network of this.bridgeNetworks()) {
@@ -162,6 +165,11 @@ export class NetworkService {
         }
         await this.store.create<NetworkRecord>(ctx, NETWORK_KIND, { id, name, value: base });
         this.networks.set(id, { ...base, tenant: ctx.tenant });
+        // A tenant met after start-up gets its default bridge now (each tenant has its own).
+        if (base.driver === 'bridge' && this.bridgesUp) {
+          await this.bringUpBridge(base);
+          await this.live.refreshFirewall();
+        }
       }
       this.predefinedReady.add(ctx.tenant);
     });
