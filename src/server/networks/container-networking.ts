@@ -54,22 +54,23 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   }
 
   /**
-   * After the containers' reconcile (and NetworkService.reconcileBridges before it, so that
-   * restarts it schedules find their bridges): sandboxes of containers that no longer run are taken down;
-   * those of running containers get their namespace file, ports and DNS back; namespace files
-   * and veths no record owns are removed; the firewall table is rewritten from the records.
+   * After the containers' reconcile (and NetworkService.reconcileBridges before it, so that the
+   * restarts it schedules find their bridges): sandboxes of containers that no longer run are
+   * taken down; those of running containers get their namespace file, veths on their bridges
+   * and port sockets back; namespace files and veths no record owns are removed; the firewall
+   * table is rewritten from the records.
    */
   async reconcile(isRunning: (tenant: string, containerId: string) => Promise<{ exists: boolean; running: boolean; pid: number }>): Promise<void> {
     // Endpoints of containers that no longer exist (a crash between the two deletes of a
     // removal) would keep their networks from being removed.
     await this.networks.removeOrphanEndpoints(async (tenant, id) => (await isRunning(tenant, id)).exists);
+    const files = new Set(await this.host.netns.list());
     for (const sandbox of [...this.sandboxes.values()]) {
       const state = await isRunning(sandbox.tenant, sandbox.id);
       if (!state.running) {
         await this.down(sandbox.id).catch((err: unknown) => this.log.warn({ err, id: sandbox.id }, 'network teardown in reconcile failed'));
         continue;
       }
-      const files = new Set(await this.host.netns.list());
       if (!files.has(sandbox.id) && state.pid > 0) {
         await this.host.netns.adopt(sandbox.id, state.pid).catch((err: unknown) => this.log.warn({ err }, 'could not re-pin a namespace'));
       }
