@@ -19,6 +19,9 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
+  .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
+  .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
+  .addOption(new Option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port] (default: /etc/resolv.conf)'))
   .addOption(
     new Option('--tls-san <name...>', 'extra DNS names or IP addresses for the TLS certificate of tcp:// listeners').default([]),
   )
@@ -31,9 +34,21 @@ program
   .addOption(
     new Option('--insecure-registry <registry...>', 'registry (host:port or IPv4 CIDR) to reach without verified TLS, repeatable; loopback always is').default([]),
   )
-  .action(async (options: { dataRoot: string; execRoot: string; host: string[]; allow32bitSyscalls: boolean; tlsSan: string[]; insecureRegistry: string[] }) => {
-    await runUp(options);
-  });
+  .action(
+    async (options: {
+      dataRoot: string;
+      execRoot: string;
+      host: string[];
+      allow32bitSyscalls: boolean;
+      tlsSan: string[];
+      insecureRegistry: string[];
+      bip?: string;
+      defaultAddressPool?: string[];
+      dnsUpstream?: string[];
+    }) => {
+      await runUp(options);
+    },
+  );
 
 program.addCommand(tenantCommand());
 

@@ -19,12 +19,19 @@ import { isKind } from '../common/errors.js';
 import { VolumeService } from '../server/volumes/volume-service.js';
 import { MountPlanner } from '../server/mounts/mount-planner.js';
 import { HealthMonitor } from '../server/health/health-monitor.js';
+import { NetworkHost } from '../server/networks/network-host.js';
+import { NetworkService } from '../server/networks/network-service.js';
+import { ContainerNetworkingService } from '../server/networks/container-networking.js';
+import { DEFAULT_ADDRESS_POOLS, parseAddressPool } from '../server/networks/ipam.js';
 import type { Services } from '../server/services.js';
 import type { ContainerRecord } from '../server/containers/model.js';
 import { listenOn, parseListenAddress } from './listen.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
-import { enforceCreatePolicy } from '../server/tenancy/policy.js';
+import { enforceCreatePolicy, enforceRegistryPolicy } from '../server/tenancy/policy.js';
+import { isHostNetworkDomain, splitRepository } from '../server/registry/endpoint.js';
+import { parseReference } from '../server/images/reference.js';
+import { discardProgress } from '../server/registry/progress.js';
 import { listenerNames } from './tls-names.js';
 
 export interface UpOptions {
@@ -33,6 +40,12 @@ export interface UpOptions {
   host: string[];
   /** Registries reached without verified TLS, as dockerd's --insecure-registry. */
   insecureRegistry?: string[];
+  /** Gateway address and prefix of the default bridge network (dockerd's --bip). */
+  bip?: string;
+  /** Pools for network subnets, `base=CIDR,size=N` (dockerd's --default-address-pool). */
+  defaultAddressPool?: string[];
+  /** Resolvers the embedded DNS forwards to, `ip[:port]`; default: the host's resolv.conf. */
+  dnsUpstream?: string[];
   /** Extra names (DNS or IP) for the TLS listener's certificate. */
   tlsSan?: string[];
   /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
@@ -111,10 +124,22 @@ export async function runUp(options: UpOptions): Promise<void> {
       }
     },
   };
-  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts });
+  const networkHost = await NetworkHost.open(dataRoot, execRoot);
+  const networks = new NetworkService({
+    store,
+    host: networkHost,
+    events,
+    logger,
+    addressPools: options.defaultAddressPool?.length ? options.defaultAddressPool.map(parseAddressPool) : DEFAULT_ADDRESS_POOLS,
+    ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
+  });
+  const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream, events);
+  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts, networking });
+  networks.containers = { lookup: (ctx, ref) => containers!.lookup(ctx, ref) };
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
   containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
+  const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
   builds = new BuildService({
     store,
     images,
@@ -123,6 +148,13 @@ export async function runUp(options: UpOptions): Promise<void> {
     dataRoot,
     logger,
     usage: { containersUsing: async (ctx, imageId) => (await containers!.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })) },
+    // FROM of an image Berth lacks (and --pull) pulls it like docker pull would, under the same
+    // tenant rule for registries on the host's own networks.
+    pull: async (ctx, ref, platform) => {
+      const policy = tenants?.policyOf(ctx.tenant);
+      if (policy) enforceRegistryPolicy(policy, isHostNetworkDomain(splitRepository(parseReference(ref).name).domain), ref);
+      await registry.pull(ctx, { fromImage: ref, ...(platform ? { platform } : {}) }, discardProgress);
+    },
     // RUN steps get the tenant's policy (default memory and pids limits) like any container.
     admitRunHostConfig: (tenant, hostConfig) => {
       const policy = tenants?.policyOf(tenant);
@@ -156,13 +188,19 @@ export async function runUp(options: UpOptions): Promise<void> {
   const tenantEndpoints = addresses.flatMap((a) =>
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
-  const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, tenants, tenantEndpoints };
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints };
 
+  await networks.load();
+  await networking.load();
+  await networks.reconcileBridges();
   // Volumes first, against the records as they were: mounts of containers that ran stay, and
   // the exits containers.reconcile then records release the volumes of those that died.
   await volumes.reconcile();
   await containers.reconcile();
+  await networking.reconcile(async (tenant, id) => {
+    const record = await containers!.lookup({ tenant, requestId: 'reconcile' }, id).catch(() => undefined);
+    return { exists: record !== undefined, running: record?.state.Running === true, pid: record?.state.Pid ?? 0 };
+  });
   await registry.reconcile();
   await builds.reconcile();
   await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
@@ -189,6 +227,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     health.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
+    await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
     await Promise.resolve(events.close()).catch(() => undefined);
     await store.close();
     process.exit(0);

@@ -7,6 +7,7 @@ import type { SystemService } from './system/system-service.js';
 import type { RegistryService } from './registry/registry-service.js';
 import type { BuildService } from './build/build-service.js';
 import type { VolumeService } from './volumes/volume-service.js';
+import type { NetworkService } from './networks/network-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
 
 /**
@@ -26,6 +27,7 @@ export interface Services {
   /** docker build (classic builder), docker commit and the build cache. */
   builds: BuildService;
   volumes: VolumeService;
+  networks: NetworkService;
   tenants: TenantService;
   /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
   tenantEndpoints: string[];

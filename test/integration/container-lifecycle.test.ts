@@ -133,8 +133,8 @@ describe('container lifecycle', () => {
     await ok(['rm', 'nocmd']);
     const badMemory = await cli(['run', '-m', '1k', BUSYBOX_IMAGE, 'true']);
     assert.match(badMemory.stderr, /Minimum memory limit allowed is 6MB/);
-    const ports = await cli(['run', '-p', '8080:80', BUSYBOX_IMAGE, 'true']);
-    assert.match(ports.stderr, /publishing ports/);
+    const ports = await cli(['run', '-p', '127.0.0.1:1:80/sctp', BUSYBOX_IMAGE, 'true']);
+    assert.match(ports.stderr, /publishing sctp ports is not supported/);
     assert.deepEqual(await containerDirs(), dirsBefore);
     assert.equal(await ok(['ps', '-aq']), '');
   });

@@ -475,6 +475,26 @@ const SCENARIOS: Scenario[] = [
       };
     },
   },
+  // Networks: the comparison dockerd runs with --bridge=none and may not make bridges, so only
+  // what needs none is compared here (errors, predefined networks, --network none).
+  {
+    name: 'network errors and predefined networks',
+    run: async (s) => {
+      return {
+        inspectMissing: obs(await s.docker(['network', 'inspect', 'nosuchnet'])),
+        rmMissing: obs(await s.docker(['network', 'rm', 'nosuchnet'])),
+        rmHost: obs(await s.docker(['network', 'rm', 'host'])),
+        rmNone: obs(await s.docker(['network', 'rm', 'none'])),
+        createHost: obs(await s.docker(['network', 'create', 'host'])),
+        lsCustom: obs(await s.docker(['network', 'ls', '--filter', 'type=custom'])),
+        inspectNone: obs(await s.docker(['network', 'inspect', '--format', '{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.Attachable}} {{len .IPAM.Config}}', 'none', 'host'])),
+      };
+    },
+  },
+  {
+    name: 'run --network none has loopback only',
+    run: async (s) => obs(await s.docker(['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', 'ip -o link | cut -d: -f2; cat /etc/hostname | wc -c'])),
+  },
 ];
 
 /** Starts the subject daemon: Berth, or a second dockerd for the self-check. */

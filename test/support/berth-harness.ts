@@ -25,6 +25,7 @@ import {
   killPids,
   pidsWithCmdlineContaining,
   removeContainerCgroups,
+  removeNetworkOf,
   removeRuncContainers,
   removeTree,
   settlesWithin,
@@ -177,6 +178,9 @@ export async function cleanupBerthRoots(baseDir: string, dataRoot: string, execR
   const ids = await containerIdsUnder([dataRoot, execRoot]);
   for (const id of runcIds) ids.add(id);
   await removeContainerCgroups('berth', ids);
+  // Namespace files are mounts under the exec root (removeTree unmounts them); bridges, host veth
+  // ends and the nftables table are named after the instance id in the data root.
+  await removeNetworkOf(dataRoot);
   await removeTree(baseDir);
 }
 

@@ -244,3 +244,37 @@ export function stopOnSignal(stop: () => Promise<void>): () => void {
   signalStops.add(stop);
   return () => signalStops.delete(stop);
 }
+
+/**
+ * What a Berth instance made on the host's network, found by the instance id its data root
+ * holds (see src/server/networks/network-host.ts for the naming): bridges `br-<id>…`, host
+ * veth ends `vb<id>…`, the nftables table `berth_<id>`. Nothing of another instance matches.
+ */
+export async function networkLeftovers(dataRoot: string): Promise<{ instanceId?: string; bridges: string[]; veths: string[]; table: boolean }> {
+  let instanceId: string | undefined;
+  try {
+    instanceId = (await readFile(join(dataRoot, 'network', 'instance-id'), 'utf8')).trim();
+  } catch {
+    return { bridges: [], veths: [], table: false };
+  }
+  if (!/^[0-9a-f]{6}$/.test(instanceId)) return { bridges: [], veths: [], table: false };
+  const { stdout } = await execFileAsync('ip', ['-j', 'link', 'show']);
+  const names = (JSON.parse(stdout || '[]') as { ifname: string }[]).map((l) => l.ifname);
+  const table = await execFileAsync('nft', ['list', 'table', 'ip', `berth_${instanceId}`]).then(
+    () => true,
+    () => false,
+  );
+  return {
+    instanceId,
+    bridges: names.filter((n) => n.startsWith(`br-${instanceId}`)),
+    veths: names.filter((n) => n.startsWith(`vb${instanceId}`)),
+    table,
+  };
+}
+
+/** Removes the instance's bridges, veths and nftables table (after Berth stopped). */
+export async function removeNetworkOf(dataRoot: string): Promise<void> {
+  const left = await networkLeftovers(dataRoot);
+  for (const link of [...left.veths, ...left.bridges]) await execFileAsync('ip', ['link', 'del', link]).catch(() => undefined);
+  if (left.table) await execFileAsync('nft', ['delete', 'table', 'ip', `berth_${left.instanceId}`]).catch(() => undefined);
+}

@@ -17,6 +17,8 @@ import { normaliseSignal, signalNumber } from './signals.js';
 import { containerInspect, containerSummary, parseFilters, selectContainers } from './container-views.js';
 import type { MountPlanner, PlannedMounts } from '../mounts/mount-planner.js';
 import { healthOnStart, type HealthState } from '../health/health-config.js';
+import type { ContainerNetworking } from '../networks/types.js';
+import { matchesNetworkFilters } from '../networks/container-filters.js';
 
 const KIND = 'container';
 
@@ -66,6 +68,8 @@ export interface ContainerServiceOptions {
   logger: Logger;
   /** Volumes, binds and tmpfs mounts (server/mounts); without it a container has none. */
   mounts?: MountPlanner;
+  /** Networks, addresses, ports and DNS of containers; without it containers get loopback only. */
+  networking?: ContainerNetworking;
 }
 
 interface Waiter {
@@ -90,6 +94,7 @@ export class ContainerService {
   private readonly dataRoot: string;
   private readonly log: Logger;
   private readonly mounts: MountPlanner | undefined;
+  private readonly networking: ContainerNetworking | undefined;
   private readonly ops = new KeyedMutex();
   private readonly writes = new KeyedMutex();
   private readonly waiters = new Map<string, Waiter[]>();
@@ -113,6 +118,7 @@ export class ContainerService {
     this.dataRoot = options.dataRoot;
     this.log = options.logger;
     this.mounts = options.mounts;
+    this.networking = options.networking;
   }
 
   addBeforeStartHook(hook: BeforeStartHook): void {
@@ -165,17 +171,20 @@ export class ContainerService {
       const id = await this.images.resolve(ctx, ref).then((image) => image.id, () => undefined);
       ancestors.set(ref, id ? [id] : []);
     }
-    const selected = selectContainers(await this.list(ctx), {
+    const records = await this.list(ctx);
+    const networkFacts = this.networking && (filters.network || filters.publish || filters.expose) ? await this.networking.filterFacts(ctx, records) : undefined;
+    const selected = selectContainers(records, {
       all: options.all,
       limit: options.limit,
       filters,
       imageIdsFor: (ref) => ancestors.get(ref) ?? [],
+      ...(networkFacts ? { networkFiltersMatch: (r: ContainerRecord) => matchesNetworkFilters(filters, r, networkFacts.get(r.id)) } : {}),
     });
     return Promise.all(
       selected.map(async (record) => {
-        if (!options.size) return containerSummary(record);
-        const sizeRw = await this.rootfs.sizeRw(record.id).catch(() => 0);
-        return containerSummary(record, { SizeRw: sizeRw, SizeRootFs: sizeRw });
+        const network = await this.networking?.summarySettings(ctx, record);
+        const summary = options.size ? await this.rootfs.sizeRw(record.id).catch(() => 0).then((sizeRw) => containerSummary(record, { SizeRw: sizeRw, SizeRootFs: sizeRw })) : containerSummary(record);
+        return network ? { ...summary, ...network } : summary;
       }),
     );
   }
@@ -187,6 +196,7 @@ export class ContainerService {
       execIds: this.execIdsOf(record.id),
       rootfs: { upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mergedDir: join(dir, 'merged') },
     });
+    if (this.networking) view.NetworkSettings = await this.networking.inspectSettings(ctx, record);
     if (size) {
       const sizeRw = await this.rootfs.sizeRw(record.id).catch(() => 0);
       view.SizeRw = sizeRw;
@@ -235,6 +245,7 @@ export class ContainerService {
     const consoleSize = parseConsoleSize(body.HostConfig?.ConsoleSize);
     if (consoleSize) hostConfig.ConsoleSize = consoleSize;
     const image = await this.images.resolve(ctx, body.Image);
+    const networkPlan = await this.networking?.planCreate(ctx, name ?? '', hostConfig, body.NetworkingConfig);
     const id = newId();
     const trace = phaseTrace(this.log, 'create', id);
     trace.mark('resolve');
@@ -275,6 +286,15 @@ export class ContainerService {
       trace.mark('rootfs+etc');
       await this.store.create<ContainerRecord>(ctx, KIND, { id, name, value: record });
       trace.mark('store');
+      if (this.networking && networkPlan) {
+        try {
+          await this.networking.attachCreated(ctx, id, networkPlan);
+        } catch (err) {
+          await this.networking.removeContainer(ctx, id).catch(() => undefined);
+          await this.store.delete(ctx, KIND, id).catch(() => undefined);
+          throw err;
+        }
+      }
     } catch (err) {
       await this.rootfs.remove(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -387,9 +407,12 @@ export class ContainerService {
     let pid: number;
     try {
       const mounts = await this.mounts?.prepare(ctx, { id, mounts: record.mounts ?? [] }, rootfs);
-      ({ pid } = await this.runtime.create(this.specInput(record, rootfs, mounts)));
+      const network = this.networking ? await this.networking.up(ctx, record) : {};
+      trace.mark('network');
+      ({ pid } = await this.runtime.create({ ...this.specInput(record, rootfs, mounts), ...network }));
       trace.mark('create');
     } catch (err) {
+      await this.networking?.down(id).catch(() => undefined);
       const message = err instanceof Error ? err.message : String(err);
       await this.mutate(ctx, id, (current) => {
         current.state.Error = message;
@@ -440,6 +463,7 @@ export class ContainerService {
     } catch (err) {
       this.exitRecorded.delete(id);
       await this.runtime.delete(id).catch(() => undefined);
+      await this.networking?.down(id).catch(() => undefined);
       throw err;
     }
     this.publish(ctx, record, 'start');
@@ -525,6 +549,7 @@ export class ContainerService {
     const removing = record.state.Status === 'removing';
     // The removal deletes the runtime's state itself, alongside the filesystem.
     if (!removing) await this.runtime.delete(id).catch((err: unknown) => this.log.warn({ err, id }, 'runtime cleanup after exit failed'));
+    await this.networking?.down(id).catch((err: unknown) => this.log.warn({ err, id }, 'network cleanup after exit failed'));
     trace.mark('delete');
     trace.end();
     if (record.mounts?.length) void this.mounts?.afterExit(ctx, record.mounts).catch((err: unknown) => this.log.warn({ err, id }, 'releasing volumes after an exit failed'));
@@ -757,6 +782,7 @@ export class ContainerService {
     const trace = phaseTrace(this.log, 'remove', id);
     let record = (await this.store.get<ContainerRecord>(ctx, KIND, id)).value;
     if (deferHostCleanup) {
+      await this.networking?.removeContainer(ctx, id);
       await this.store.delete(ctx, KIND, id);
       this.cleanUpHost(id);
     } else {
@@ -767,6 +793,7 @@ export class ContainerService {
       }
       trace.mark('storeRemoving');
       await this.removeFromHost(id);
+      await this.networking?.removeContainer(ctx, id);
       trace.mark('host');
       await this.store.delete(ctx, KIND, id);
     }
@@ -835,6 +862,7 @@ export class ContainerService {
         }
         throw err;
       }
+      await this.networking?.renamed(ctx, id, oldName, name).catch((err: unknown) => this.log.warn({ err, id }, 'DNS name did not follow the rename'));
       this.publish(ctx, value, 'rename', { oldName: `/${oldName}` });
     });
   }

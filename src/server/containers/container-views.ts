@@ -79,7 +79,7 @@ export function containerInspect(
     HostConfig: {
       ...record.hostConfig,
       ContainerIDFile: '',
-      PublishAllPorts: false,
+      PublishAllPorts: record.hostConfig.PublishAllPorts ?? false,
       Dns: [],
       DnsOptions: [],
       DnsSearch: [],
@@ -185,7 +185,14 @@ function matchLabel(labels: Record<string, string>, wanted: string): boolean {
  */
 export function selectContainers(
   records: ContainerRecord[],
-  options: { all: boolean; limit?: number; filters: Filters; imageIdsFor: (ref: string) => string[] },
+  options: {
+    all: boolean;
+    limit?: number;
+    filters: Filters;
+    imageIdsFor: (ref: string) => string[];
+    /** The network, publish and expose filters (networking knows the facts); without it they match nothing. */
+    networkFiltersMatch?: (record: ContainerRecord) => boolean;
+  },
 ): ContainerRecord[] {
   for (const key of Object.keys(options.filters)) {
     if (!CONTAINER_FILTERS.has(key)) throw invalidArgument(`invalid filter '${key}'`);
@@ -220,7 +227,7 @@ export function selectContainers(
     if (f.health && !f.health.includes(r.state.Health?.Status ?? 'none')) return false;
     if (f['is-task'] && f['is-task'].includes('true')) return false;
     if (f.volume && !f.volume.some((v) => (r.mounts ?? []).some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
-    if (f.network || f.publish || f.expose) return false;
+    if ((f.network || f.publish || f.expose) && !(options.networkFiltersMatch?.(r) ?? false)) return false;
     return true;
   });
   return options.limit && options.limit > 0 ? result.slice(0, options.limit) : result;

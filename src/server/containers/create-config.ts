@@ -5,6 +5,7 @@ import type { ImageRuntimeConfig } from '../images/types.js';
 import type { ContainerConfig, HostConfig } from './model.js';
 import { parseRestartPolicy } from './restart-policy.js';
 import { healthcheckField, mergeHealthcheck } from '../health/health-config.js';
+import { normalisePortBindings } from '../networks/port-bindings.js';
 
 /** The body of POST /containers/create as the docker CLI and SDKs send it (loosely typed: it is external input). */
 export interface CreateBody {
@@ -190,13 +191,11 @@ export function normaliseHostConfig(raw: Record<string, unknown> | undefined): H
   }
   const pids = hc.PidsLimit === undefined || hc.PidsLimit === null ? null : num(hc.PidsLimit, 'PidsLimit');
 
+  // Which networks exist is the network service's to check (ContainerNetworking.planCreate).
   const networkMode = str(hc.NetworkMode, 'NetworkMode', 'default') || 'default';
-  if (!['default', 'bridge', 'none'].includes(networkMode)) {
-    throw notImplemented(`network mode "${networkMode}" is not supported yet: containers get a private network namespace`);
-  }
-  const portBindings = (hc.PortBindings ?? {}) as HostConfig['PortBindings'];
-  if (Object.values(portBindings).some((list) => Array.isArray(list) && list.length > 0) || hc.PublishAllPorts === true) {
-    throw notImplemented('publishing ports (-p, -P) is not supported yet: containers have loopback networking only');
+  const portBindings = normalisePortBindings(hc.PortBindings);
+  if (networkMode.startsWith('container:') && Object.keys(portBindings).length > 0) {
+    throw invalidArgument('conflicting options: port publishing and the container type network mode');
   }
   // Validated and planned by server/mounts when the container is created.
   const binds = strList(hc.Binds, 'Binds');
@@ -243,7 +242,8 @@ export function normaliseHostConfig(raw: Record<string, unknown> | undefined): H
     GroupAdd: strList(hc.GroupAdd, 'GroupAdd'),
     CapDrop: strList(hc.CapDrop, 'CapDrop'),
     NetworkMode: networkMode,
-    PortBindings: {},
+    PortBindings: portBindings,
+    PublishAllPorts: bool(hc.PublishAllPorts, 'PublishAllPorts'),
     Binds: binds,
     ...(Array.isArray(hc.Mounts) && hc.Mounts.length > 0 ? { Mounts: hc.Mounts as unknown[] } : {}),
     VolumesFrom: volumesFrom,

@@ -106,7 +106,9 @@ export interface HostConfig {
   ConsoleSize?: [number, number];
   CapDrop: string[] | null;
   NetworkMode: string;
-  PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
+  PortBindings: Record<string, { HostIp: string; HostPort: string }[] | null>;
+  /** -P: publish every exposed port on an ephemeral host port. */
+  PublishAllPorts?: boolean;
   Binds: string[] | null;
   /** --mount objects as the user sent them (inspect shows them back). */
   Mounts?: unknown[];

@@ -14,6 +14,7 @@ import { execRoutes } from './exec.js';
 import { containerIoRoutes } from './container-io.js';
 import { buildRoutes } from './build.js';
 import { volumeRoutes } from './volumes.js';
+import { networkRoutes } from './networks.js';
 import { installAuthentication } from './auth.js';
 import { tenantAdminRoutes } from '../admin-api/tenants.js';
 import { registryLoginRoutes } from './registry-login.js';
@@ -172,6 +173,7 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(imageRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(buildRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(volumeRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
   await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   return app;

@@ -1,0 +1,127 @@
+import { writeFile } from 'node:fs/promises';
+import { runTool } from './command.js';
+
+/**
+ * Bridges and veth pairs on the host, driven through iproute2. Names are chosen by the caller
+ * (the network service) so that they are unique per Berth instance; this module never
+ * touches a link whose name it was not given.
+ */
+
+export interface HostLink {
+  name: string;
+  kind: string | undefined;
+}
+
+/** Links whose names start with `prefix`, with their kind (bridge, veth). */
+export async function listLinks(prefix: string): Promise<HostLink[]> {
+  const out = await runTool('ip', ['-j', '-d', 'link', 'show']);
+  const links = JSON.parse(out || '[]') as { ifname: string; linkinfo?: { info_kind?: string } }[];
+  return links.filter((l) => l.ifname.startsWith(prefix)).map((l) => ({ name: l.ifname, kind: l.linkinfo?.info_kind }));
+}
+
+/**
+ * Creates the bridge with its gateway address, up, idempotently. route_localnet lets
+ * connections to 127.0.0.1 that the output chain DNATs to a container leave through the
+ * bridge (the kernel drops loopback sources on other interfaces otherwise).
+ */
+export async function ensureBridge(name: string, gatewayCidr: string): Promise<void> {
+  const existing = await runTool('ip', ['-j', 'addr', 'show', 'dev', name]).catch(() => undefined);
+  const lines: string[] = [];
+  if (existing === undefined) lines.push(`link add ${name} type bridge`);
+  const addresses = existing ? (JSON.parse(existing) as { addr_info?: { local: string; prefixlen: number; family: string }[] }[]) : [];
+  const has = addresses.some((l) => (l.addr_info ?? []).some((a) => `${a.local}/${a.prefixlen}` === gatewayCidr));
+  if (!has) lines.push(`addr replace ${gatewayCidr} dev ${name}`);
+  lines.push(`link set ${name} up`);
+  await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  await writeFile(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await runTool('ip', ['link', 'del', name]).catch((err: unknown) => {
+    if (!/Cannot find device|does not exist/.test(String((err as Error).message))) throw err;
+  });
+}
+
+/** One interface of a container: a veth pair between the namespace and a bridge. */
+export interface VethAttachment {
+  /** Name inside the container (eth0, eth1, ...). */
+  ifName: string;
+  /** Name of the host end, unique per Berth instance. */
+  hostName: string;
+  bridge: string;
+  mac: string;
+  /** "172.18.0.2/16" */
+  addressCidr: string;
+  /** Default route through this interface's gateway (only one interface gets it). */
+  defaultGateway?: string;
+}
+
+/**
+ * The ip -batch lines, run inside the container's namespace, that create the veth pair there,
+ * send the host end out to Berth's own namespace and configure the container end.
+ */
+export function vethInsideCommands(veth: VethAttachment): string[] {
+  return [
+    `link add ${veth.ifName} type veth peer name ${veth.hostName} netns ${process.pid}`,
+    `link set ${veth.ifName} address ${veth.mac}`,
+    `addr add ${veth.addressCidr} dev ${veth.ifName}`,
+    `link set ${veth.ifName} up`,
+    ...(veth.defaultGateway ? [`route replace default via ${veth.defaultGateway} dev ${veth.ifName}`] : []),
+  ];
+}
+
+/** Puts host ends on their bridges and up, in one spawn; on failure the host ends are deleted. */
+export async function plugHostEnds(veths: VethAttachment[]): Promise<void> {
+  if (veths.length === 0) return;
+  const lines = veths.flatMap((v) => [`link set ${v.hostName} master ${v.bridge}`, `link set ${v.hostName} up`]);
+  try {
+    await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  } catch (err) {
+    await deleteLinks(veths.map((v) => v.hostName));
+    throw err;
+  }
+}
+
+/** Hot-plugs one more interface into an existing namespace (network connect of a running container). */
+export async function attachVeth(netnsPath: string, veth: VethAttachment): Promise<void> {
+  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], `${vethInsideCommands(veth).join('\n')}\n`);
+  await plugHostEnds([veth]);
+}
+
+/** Deletes links, missing ones silently, in one spawn. */
+export async function deleteLinks(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await runTool('ip', ['-force', '-batch', '-'], `${names.map((n) => `link del ${n}`).join('\n')}\n`).catch(() => undefined);
+}
+
+/** Puts host veth ends (back) on their bridges, e.g. after a bridge was recreated. Missing ones are reported. */
+export async function enslave(pairs: { veth: string; bridge: string }[]): Promise<string[]> {
+  const present = new Set((await listLinks('')).map((l) => l.name));
+  const missing = pairs.filter((p) => !present.has(p.veth)).map((p) => p.veth);
+  const lines = pairs.filter((p) => present.has(p.veth)).map((p) => `link set ${p.veth} master ${p.bridge} up`);
+  if (lines.length > 0) await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  return missing;
+}
+
+/** Removes an interface from the namespace (network disconnect); its host end goes with it. */
+export async function detachVeth(netnsPath: string, ifName: string, hostName: string): Promise<void> {
+  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'del', ifName]).catch(() => undefined);
+  await deleteLink(hostName);
+}
+
+/** Subnets of every IPv4 route and address on the host (any table), for overlap checks. */
+export async function hostIPv4Prefixes(): Promise<string[]> {
+  const [routes, addrs] = await Promise.all([
+    runTool('ip', ['-j', '-4', 'route', 'show', 'table', 'all']),
+    runTool('ip', ['-j', '-4', 'addr', 'show']),
+  ]);
+  const out: string[] = [];
+  for (const r of JSON.parse(routes || '[]') as { dst: string; type?: string }[]) {
+    if (r.dst === 'default' || r.type === 'broadcast') continue;
+    out.push(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+  }
+  for (const l of JSON.parse(addrs || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[]) {
+    for (const a of l.addr_info ?? []) out.push(`${a.local}/${a.prefixlen}`);
+  }
+  return out;
+}

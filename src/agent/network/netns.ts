@@ -1,0 +1,73 @@
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../../common/errors.js';
+import { runTool } from './command.js';
+
+/**
+ * Persistent network namespaces, one per running bridge-mode container, as `ip netns` keeps
+ * them but under Berth's exec root: the namespace is bind-mounted (nsfs) on a file named
+ * after the container, so it lives on while Berth restarts and runc joins it by path.
+ *
+ * Lifecycle: create (before runc create) → the container runs in it → remove (after the
+ * container exited). Removing unmounts and deletes the file; the kernel frees the namespace
+ * and every veth end in it once no process holds it either.
+ */
+export class NetnsDirectory {
+  constructor(private readonly dir: string) {}
+
+  pathOf(containerId: string): string {
+    return join(this.dir, containerId);
+  }
+
+  /**
+   * Makes the namespace with loopback up and runs `ipCommands` (ip -batch lines) inside it, in
+   * one process: a container's start pays for one spawn here, not one per step. A leftover
+   * namespace file of the same container (a crash mid-start) is replaced.
+   */
+  async create(containerId: string, ipCommands: string[] = []): Promise<string> {
+    const path = this.pathOf(containerId);
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    if (await exists(path)) await this.remove(containerId);
+    await writeFile(path, '', { mode: 0o600 });
+    try {
+      await runTool('unshare', [`--net=${path}`, 'ip', '-batch', '-'], ['link set lo up', ...ipCommands, ''].join('\n'));
+    } catch (err) {
+      await this.remove(containerId);
+      throw err;
+    }
+    return path;
+  }
+
+  /** Pins the namespace of a running process again (its file was lost, e.g. the exec root was wiped). */
+  async adopt(containerId: string, pid: number): Promise<string> {
+    const path = this.pathOf(containerId);
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(path, '', { mode: 0o600 });
+    await runTool('mount', ['--bind', `/proc/${pid}/ns/net`, path]);
+    return path;
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const path = this.pathOf(containerId);
+    // Lazy: a process that entered the namespace by path must not make the unmount fail.
+    await runTool('umount', ['-l', path]).catch(() => undefined);
+    await rm(path, { force: true });
+  }
+
+  /** Container ids that have a namespace file. */
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return [];
+      throw err;
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
