@@ -18,6 +18,8 @@ fi
 PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr)
 # The registry peer of pull/push tests (distribution 2.8), htpasswd for its basic auth.
 PACKAGES+=(docker-registry apache2-utils)
+# Compose v1 (Python), as Debian ships it: the proof that Compose applications run on Berth.
+PACKAGES+=(docker-compose)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

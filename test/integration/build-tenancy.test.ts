@@ -55,12 +55,14 @@ test('a RUN step of a tenant gets the tenant default limits', async () => {
 
 test('images and build cache are per tenant: neither side sees the other\'s', async () => {
   const opDir = await context('operator', `FROM ${BUSYBOX_IMAGE}\nRUN echo operator > /who\n`);
-  await dockerOk(t.berth.env, ['build', '-t', 'operator-built', opDir], { timeoutMs: 120_000 });
+  // Named under a loopback registry, so the tenant's attempt to pull what it cannot see stays
+  // on this machine (and is refused by the tenant rule for host-network registries).
+  await dockerOk(t.berth.env, ['build', '-t', '127.0.0.1:9/operator-built', opDir], { timeoutMs: 120_000 });
   const before = await cacheCount(tenant);
-  const fromForeign = await docker(tenant, ['build', await context('foreign', 'FROM operator-built\n')], { timeoutMs: 120_000 });
+  const fromForeign = await docker(tenant, ['build', await context('foreign', 'FROM 127.0.0.1:9/operator-built\n')], { timeoutMs: 120_000 });
   assert.notEqual(fromForeign.code, 0);
-  // Not found for the tenant (and no pulls yet): the operator's image is invisible.
-  assert.match(fromForeign.stderr, /operator-built/);
+  // The operator's image is invisible to the tenant: the build goes to the registry for it.
+  assert.match(fromForeign.stderr, /127\.0\.0\.1:9\/operator-built/);
   assert.doesNotMatch(fromForeign.stdout, /Successfully/);
   // The same Dockerfile as the operator's misses the cache for the tenant: the cache is not shared.
   const same = await docker(tenant, ['build', '-t', 'tenant-same', opDir], { timeoutMs: 120_000 });
@@ -74,5 +76,5 @@ test('images and build cache are per tenant: neither side sees the other\'s', as
   await dockerOk(tenant, ['builder', 'prune', '-f']);
   assert.equal(await cacheCount(tenant), 0);
   assert.equal(await cacheCount(t.berth.env), operatorCache);
-  assert.equal(await dockerOk(t.berth.env, ['run', '--rm', 'operator-built', 'cat', '/who']), 'operator\n');
+  assert.equal(await dockerOk(t.berth.env, ['run', '--rm', '127.0.0.1:9/operator-built', 'cat', '/who']), 'operator\n');
 });

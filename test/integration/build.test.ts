@@ -249,13 +249,18 @@ test('bad input gets a clear error: syntax, missing COPY source, unknown instruc
   result = await build([url]);
   assert.match(result.stderr, /ADD from a URL is not supported/);
 
-  // No registry pulls yet: a missing base image and --pull say so (the registry work fills the hook).
-  const absent = await context('bad-base', { Dockerfile: 'FROM no-such-base-image:1\n' });
+  // A missing base image is pulled, as dockerd does; from a registry nobody serves (loopback
+  // port 9) that fails with the registry's error, and so does --pull of an image named there.
+  const absent = await context('bad-base', { Dockerfile: 'FROM 127.0.0.1:9/no-such-base-image:1\n' });
   result = await build([absent]);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /pulling no-such-base-image:1 for the build is not supported yet/);
-  result = await build(['--pull', syntax.replace('bad-syntax', 'bad-copy')]);
-  assert.match(result.stderr, /pulling berth-test\/busybox(:latest)? for the build is not supported yet/);
+  assert.match(result.stderr, /127\.0\.0\.1:9/);
+  await dockerOk(berth.env, ['tag', BUSYBOX_IMAGE, '127.0.0.1:9/busybox-here:1']);
+  const pulling = await context('pull-base', { Dockerfile: 'FROM 127.0.0.1:9/busybox-here:1\n' });
+  assert.equal((await build([pulling])).code, 0);
+  result = await build(['--pull', pulling]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /127\.0\.0\.1:9/);
 
   // BuildKit sessions and remote contexts are refused in Docker's error shape.
   const buildkit = await rawBuild(await tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\n` }), 'version=2');
