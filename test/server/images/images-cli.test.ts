@@ -12,6 +12,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { OPERATOR_TENANT } from '../../../src/common/context.js';
+import '../../../src/server/docker-api/auth.js';
 import { pino } from 'pino';
 import { ImageService } from '../../../src/server/images/image-service.js';
 import { imageRoutes } from '../../../src/server/docker-api/images.js';
@@ -41,6 +43,8 @@ before(async () => {
   });
   app = Fastify({ rewriteUrl: (req) => splitVersionPrefix(req.url ?? '/').path, routerOptions: { maxParamLength: 1024 } });
   app.decorateRequest('apiVersion', API_VERSION_MAX);
+  // What the auth hook does for the local socket: the operator's scope.
+  app.decorateRequest('tenant', OPERATOR_TENANT);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Api-Version', API_VERSION_MAX);
     const { version } = splitVersionPrefix(request.originalUrl);
