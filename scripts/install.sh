@@ -15,7 +15,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # Package → a file it installs; a package counts as present when dpkg says so.
-PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr)
+PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr bzip2 xz-utils)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
