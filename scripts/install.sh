@@ -15,7 +15,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # Package → a file it installs; a package counts as present when dpkg says so.
-PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr)
+PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables iproute2 attr bzip2 xz-utils)
 # The registry peer of pull/push tests (distribution 2.8), htpasswd for its basic auth.
 PACKAGES+=(docker-registry apache2-utils)
 # Compose v1 (Python), as Debian ships it: the proof that Compose applications run on Berth.

@@ -149,6 +149,17 @@ test('multi-stage build: COPY --from, ARG and --build-arg, ADD of a tar, .docker
   assert.match(missing.stderr, /failed to reach build target nope in Dockerfile/);
 });
 
+test('ADD unpacks local tar archives, plain, gzip, bzip2 and xz; other files are copied as they are', async () => {
+  const files: Record<string, string | Buffer> = { 'notes.txt': 'not an archive\n' };
+  for (const [name, flag] of [['plain.tar', ''], ['gz.tgz', 'z'], ['bz.tar.bz2', 'j'], ['xz.tar.xz', 'J']] as const) {
+    files[name] = await makeArchive(flag, { [`${name.split('.')[0]}/inside.txt`]: `${name}\n` });
+  }
+  const dir = await context('add', { ...files, Dockerfile: `FROM ${BUSYBOX_IMAGE}\nADD plain.tar gz.tgz bz.tar.bz2 xz.tar.xz notes.txt /add/\n` });
+  await buildOk(['-t', 'build-add', dir]);
+  const out = await dockerOk(berth.env, ['run', '--rm', 'build-add', 'sh', '-c', 'cat /add/plain/inside.txt /add/gz/inside.txt /add/bz/inside.txt /add/xz/inside.txt /add/notes.txt']);
+  assert.equal(out, 'plain.tar\ngz.tgz\nbz.tar.bz2\nxz.tar.xz\nnot an archive\n');
+});
+
 test('a rebuild uses the cache and starts no container; --no-cache runs every step again', async () => {
   const dir = await context('cache', {
     Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo one > /one\nCOPY file.txt /file.txt\nRUN cat /file.txt /one > /both\n`,
@@ -399,13 +410,18 @@ async function tarOf(files: Record<string, string>): Promise<Buffer> {
 }
 
 async function makeTarGz(files: Record<string, string>): Promise<Buffer> {
+  return makeArchive('z', files);
+}
+
+/** A tar of `files` compressed by GNU tar's flag (''/z/j/J). */
+async function makeArchive(flag: '' | 'z' | 'j' | 'J', files: Record<string, string>): Promise<Buffer> {
   const dir = await mkdtemp(join(work, 'tgz-'));
   for (const [path, content] of Object.entries(files)) {
     await mkdir(join(dir, path, '..'), { recursive: true });
     await writeFile(join(dir, path), content);
   }
   const out = join(work, `${Math.random().toString(16).slice(2)}.tgz`);
-  await run('tar', ['-czf', out, '-C', dir, '--owner=0', '--group=0', ...Object.keys(files).map((p) => p.split('/')[0]!).filter((v, i, a) => a.indexOf(v) === i)]);
+  await run('tar', [`-c${flag}f`, out, '-C', dir, '--owner=0', '--group=0', ...Object.keys(files).map((p) => p.split('/')[0]!).filter((v, i, a) => a.indexOf(v) === i)]);
   return readFile(out);
 }
 

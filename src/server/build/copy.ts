@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { errnoCode, invalidArgument } from '../../common/errors.js';
 import { AutoDecompress } from '../../agent/images/layer-unpack.js';
 import { resolveUser } from '../../agent/runtime/user.js';
@@ -189,6 +189,12 @@ async function archiveStream(hostPath: string): Promise<Readable | undefined> {
 
 function decompressWith(command: string, hostPath: string): Readable {
   const child = spawn(command, ['-dc', hostPath], { stdio: ['ignore', 'pipe', 'ignore'] });
-  child.on('error', (err) => child.stdout.destroy(err));
-  return child.stdout;
+  // Read at once: Node drains (and drops) a child's unread stdout when the child exits.
+  const out = new PassThrough();
+  child.stdout.pipe(out);
+  child.on('error', (err) => out.destroy(err));
+  child.on('close', (code) => {
+    if (code !== 0) out.destroy(invalidArgument(`ADD could not unpack ${posix.basename(hostPath)}: ${command} exited with ${code}`));
+  });
+  return out;
 }
