@@ -14,19 +14,17 @@
  * place, to check the benchmark itself; its figures are never written to the docs.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { REPO_ROOT, startBerth } from '../test/support/berth-harness.js';
+import { startBerth } from '../test/support/berth-harness.js';
 import { startDockerd } from '../test/support/dockerd-harness.js';
 import { DOCKER_CLI, docker, dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
+import { writeBenchmarkSection } from './doc-section.js';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'berth-test/busybox';
-const BEGIN = '<!-- bench/run.ts: begin -->';
-const END = '<!-- bench/run.ts: end -->';
 
 interface Engine {
   name: string;
@@ -116,17 +114,6 @@ function table(results: Map<string, Figures>, subject: string, runs: number, con
     `| create + start of ${containers}, wall | ${ms(b.createMs + b.startMs)} | ${ms(d.createMs + d.startMs)} | ${ratio(b.createMs + b.startMs, d.createMs + d.startMs)} |`,
     `| daemon start until \`/_ping\` answers | ${ms(b.startupMs)} | ${ms(d.startupMs)} | ${ratio(b.startupMs, d.startupMs)} |`,
   ].join('\n');
-}
-
-async function updateDoc(section: string): Promise<void> {
-  const path = join(REPO_ROOT, 'docs/benchmarks.md');
-  let doc = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
-  const begin = doc.indexOf(BEGIN);
-  const end = doc.indexOf(END);
-  const block = `${BEGIN}\n${section}\n${END}`;
-  if (begin >= 0 && end > begin) doc = doc.slice(0, begin) + block + doc.slice(end + END.length);
-  else doc = `${doc.trimEnd()}\n\n${block}\n`;
-  await writeFile(path, doc);
 }
 
 async function main(): Promise<void> {
@@ -221,7 +208,7 @@ async function main(): Promise<void> {
       `\ntarget (${subject} median run <= half of dockerd's): ${b.runMedianMs <= d.runMedianMs / 2 ? 'met' : 'NOT met'}\n`,
     );
     if (!values['no-write'] && !selfCheck) {
-      await updateDoc(section);
+      await writeBenchmarkSection('bench/run.ts', section);
       process.stdout.write('docs/benchmarks.md updated\n');
     }
   } finally {

@@ -461,6 +461,10 @@ async function writeResize(layout: BundleLayout, size: TerminalSize, id: string)
   try {
     // Message type 1 is a window resize: "<type> <height> <width>\n".
     await fh.write(`1 ${size.height} ${size.width}\n`);
+  } catch (err) {
+    // The monitor closed its end between our open and write: the process has just ended.
+    if (errnoCode(err) === 'EPIPE') throw conflict(`Container ${id} is not running`, err);
+    throw internal(`cannot resize container ${id}`, err);
   } finally {
     await fh.close();
   }

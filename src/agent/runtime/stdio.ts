@@ -102,9 +102,10 @@ export async function openAttachSession(socketPath: string, options: { stdin: bo
   };
   socket.on('end', onRemoteEnd);
   socket.on('close', onRemoteEnd);
-  socket.on('error', (err: Error) => {
-    if (!closed) output.destroy(err);
-  });
+  // A failing socket ends the session like a closed one: the process's output is kept in the
+  // log either way, and a reader waiting for the end must get it (an error would leave the
+  // client of an attach or exec waiting forever).
+  socket.on('error', () => onRemoteEnd());
 
   let stdin: Writable | undefined;
   if (options.stdin) {
@@ -120,10 +121,22 @@ export async function openAttachSession(socketPath: string, options: { stdin: bo
           callback();
           return;
         }
+        // The native write reports a broken connection (the process went away meanwhile) by
+        // throwing or by rejecting the promise it returns; either way the input is dropped.
+        let done = false;
+        const complete = (): void => {
+          if (!done) {
+            done = true;
+            callback();
+          }
+        };
         try {
-          packets.forEach((packet, i) => socket.write(packet, 0, packet.length, i === packets.length - 1 ? () => callback() : undefined));
-        } catch (err) {
-          callback(err instanceof Error ? err : new Error(String(err)));
+          packets.forEach((packet, i) => {
+            const result = socket.write(packet, 0, packet.length, i === packets.length - 1 ? complete : undefined) as unknown;
+            if (result instanceof Promise) result.catch(() => complete());
+          });
+        } catch {
+          complete();
         }
       },
       final(callback) {

@@ -56,9 +56,12 @@ export async function pumpOutput(source: Readable, client: Duplex, options: Outp
     client.once('close', () => resolve('closed'));
   });
   const iterator = source[Symbol.asyncIterator]() as AsyncIterator<StdioChunk>;
+  // A source that fails has ended as far as the client is concerned.
+  const nextChunk = (): Promise<IteratorResult<StdioChunk>> =>
+    iterator.next().catch((): IteratorResult<StdioChunk> => ({ done: true, value: undefined }));
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), closed]);
+      const next = await Promise.race([nextChunk(), closed]);
       if (next === 'closed') return false;
       if (next.done) return true;
       const chunk = next.value;

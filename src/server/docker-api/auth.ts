@@ -23,10 +23,25 @@ export function installAuthentication(app: FastifyInstance, tenants: TenantServi
     const socket = request.raw.socket;
     if (!(socket instanceof TLSSocket)) return;
     if (!socket.authorized) throw unauthenticated('authentication required: present a client certificate issued by this Berth');
-    const serial = socket.getPeerCertificate().serialNumber;
+    const serial = peerSerial(socket);
     if (!serial) throw unauthenticated('authentication required: present a client certificate issued by this Berth');
     request.tenant = tenants.authenticate(serial, bearerToken(request), request.id).tenant;
   });
+}
+
+/**
+ * A connection's certificate cannot change, and decoding it costs more than the rest of the
+ * auth step: read it once per connection. (Revocation is still checked on every request.)
+ */
+const serials = new WeakMap<TLSSocket, string>();
+
+function peerSerial(socket: TLSSocket): string | undefined {
+  let serial = serials.get(socket);
+  if (serial === undefined) {
+    serial = socket.getPeerCertificate().serialNumber;
+    if (serial) serials.set(socket, serial);
+  }
+  return serial;
 }
 
 /** Routes of the operator only (the admin API): a tenant is refused before the handler runs. */

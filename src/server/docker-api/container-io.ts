@@ -33,7 +33,11 @@ export async function containerIoRoutes(app: FastifyInstance, opts: { services: 
       plan.cancel();
       throw err;
     }
-    void plan.run(client);
+    // A session that fails must still free the client; it would otherwise wait forever.
+    void plan.run(client).catch((err: unknown) => {
+      request.log.error({ err }, 'stream session failed');
+      client.destroy();
+    });
   });
 
   // ContainerAttachWebsocket

@@ -32,7 +32,11 @@ export async function execRoutes(app: FastifyInstance, opts: { services: Service
       return reply.code(200).send();
     }
     const client = hijackHalfOpen(request, reply, plan.tty ? RAW_STREAM : MULTIPLEXED_STREAM);
-    void plan.run(client);
+    // A session that fails must still free the client; it would otherwise wait forever.
+    void plan.run(client).catch((err: unknown) => {
+      request.log.error({ err }, 'stream session failed');
+      client.destroy();
+    });
     return reply;
   });
 

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { OPERATOR_TENANT } from '../../../src/common/context.js';
+import '../../../src/server/docker-api/auth.js';
 import { systemRoutes } from '../../../src/server/docker-api/system.js';
 import { dockerErrorHandler } from '../../../src/server/docker-api/errors.js';
 import { splitVersionPrefix } from '../../../src/server/docker-api/version.js';
@@ -26,6 +28,8 @@ async function buildApp(dataRoot: string): Promise<{ app: FastifyInstance; event
     reply.header('Ostype', 'linux');
   });
   app.setErrorHandler(dockerErrorHandler);
+  // What the auth hook does for the local socket: the operator's scope.
+  app.decorateRequest('tenant', OPERATOR_TENANT);
   await app.register(systemRoutes, { services: { events, system } });
   return { app, events };
 }
