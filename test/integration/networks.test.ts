@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
@@ -193,6 +193,29 @@ describe('networks', () => {
     assert.equal(peer.code, 0, peer.stdout);
     await dockerOk(env(), ['rm', '-f', 'n4-in']);
     await dockerOk(env(), ['network', 'rm', 'n4-ext', 'n4-int']);
+  });
+
+  test("the host's own services are out of reach from containers; its DNS and ping are not", async () => {
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '0.0.0.0', resolve));
+    const port = (listener.address() as { port: number }).port;
+    try {
+      await dockerOk(env(), ['network', 'create', 'n9-net']);
+      for (const network of ['bridge', 'n9-net']) {
+        const out = await sh(['--network', network], `gw=$(ip route | awk '/default/ {print $3}'); nc -w 2 $gw ${port} </dev/null; ping -c 1 -W 2 $gw >/dev/null && echo ping-ok`);
+        assert.match(out.stdout, /ping-ok/, `${network}: the gateway answers ping`);
+      }
+      assert.equal(connections, 0, 'no connection reached the host service');
+      const dns = await sh(['--network', 'n9-net'], 'nslookup upstream-only.example');
+      assert.equal(dns.code, 0, 'the embedded DNS on the gateway is reachable');
+      await dockerOk(env(), ['network', 'rm', 'n9-net']);
+    } finally {
+      listener.close();
+    }
   });
 
   test('--network none has loopback only; host sees the host; container:<id> shares', async () => {

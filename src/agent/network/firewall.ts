@@ -18,12 +18,18 @@ import { runTool } from './command.js';
  *   published port of its own network).
  * - forward: internal networks have no way out or in; different networks of this instance
  *   cannot reach each other.
+ * - input: containers do not reach the host itself (its services on any address, loopback
+ *   included, which route_localnet would otherwise expose to crafted packets), except the
+ *   embedded DNS on their own gateway, ping of the gateway, and replies to connections the
+ *   host opened. Tenants share the host; its services are not theirs. (dockerd lets
+ *   containers reach every host service.)
  */
 
 export interface FirewallNetwork {
   bridge: string;
   /** CIDR */
   subnet: string;
+  gateway: string;
   internal: boolean;
 }
 
@@ -50,6 +56,13 @@ export function renderRuleset(table: string, model: FirewallModel): string {
   });
   const postrouting: string[] = [];
   const forward: string[] = [];
+  const input: string[] = ['    ct state established,related accept'];
+  for (const n of model.networks) {
+    input.push(`    iifname ${q(n.bridge)} ip daddr ${n.gateway} udp dport 53 accept`);
+    input.push(`    iifname ${q(n.bridge)} ip daddr ${n.gateway} tcp dport 53 accept`);
+    input.push(`    iifname ${q(n.bridge)} ip daddr ${n.gateway} icmp type echo-request accept`);
+  }
+  if (model.networks.length > 0) input.push(`    iifname { ${model.networks.map((n) => q(n.bridge)).join(', ')} } drop`);
   for (const n of model.networks) {
     if (!n.internal) postrouting.push(`    ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
     postrouting.push(`    oifname ${q(n.bridge)} ip saddr 127.0.0.0/8 masquerade`);
@@ -86,6 +99,10 @@ export function renderRuleset(table: string, model: FirewallModel): string {
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     ...forward,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...input,
     '  }',
     '}',
     '',

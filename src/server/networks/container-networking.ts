@@ -338,7 +338,12 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   }
 
   private firewallModel(): FirewallModel {
-    const networks = this.networks.bridgeNetworks().map((n) => ({ bridge: n.bridgeName!, subnet: n.ipam.Config[0]!.Subnet, internal: n.internal }));
+    const networks = this.networks.bridgeNetworks().map((n) => ({
+      bridge: n.bridgeName!,
+      subnet: n.ipam.Config[0]!.Subnet,
+      gateway: n.ipam.Config[0]!.Gateway,
+      internal: n.internal,
+    }));
     const ports = [...this.sandboxes.values()].flatMap((s) => {
       const iface = this.gatewayInterface(s);
       if (!iface) return [];

@@ -8,8 +8,8 @@ const run = promisify(execFile);
 
 const model = {
   networks: [
-    { bridge: 'br-aaaaaa111111', subnet: '10.1.0.0/24', internal: false },
-    { bridge: 'br-aaaaaa222222', subnet: '10.2.0.0/24', internal: true },
+    { bridge: 'br-aaaaaa111111', subnet: '10.1.0.0/24', gateway: '10.1.0.1', internal: false },
+    { bridge: 'br-aaaaaa222222', subnet: '10.2.0.0/24', gateway: '10.2.0.1', internal: true },
   ],
   ports: [
     { proto: 'tcp' as const, hostIp: '0.0.0.0', hostPort: 8080, containerIp: '10.1.0.2', containerPort: 80 },
@@ -33,6 +33,14 @@ test('rules: DNAT per port, masquerade only for networks with a way out, isolati
   assert.match(text, /iifname "br-aaaaaa222222" oifname != "br-aaaaaa222222" drop/);
   assert.match(text, /oifname "br-aaaaaa222222" iifname != "br-aaaaaa222222" drop/);
   assert.match(text, /iifname "br-aaaaaa111111" oifname \{ "br-aaaaaa222222" \} drop/);
+});
+
+test('rules: containers reach only the embedded DNS and ping on the host itself', () => {
+  const text = renderRuleset('berth_abcdef', model);
+  const input = text.slice(text.indexOf('chain input'));
+  assert.match(input, /iifname "br-aaaaaa111111" ip daddr 10\.1\.0\.1 udp dport 53 accept/);
+  assert.match(input, /iifname "br-aaaaaa111111" ip daddr 10\.1\.0\.1 tcp dport 53 accept/);
+  assert.match(input, /iifname \{ "br-aaaaaa111111", "br-aaaaaa222222" \} drop\n {2}\}/);
 });
 
 test('nft accepts the ruleset (check mode, nothing applied)', { skip: process.getuid?.() !== 0 ? 'needs root for nft -c' : false }, async () => {
