@@ -60,6 +60,12 @@ export interface RegistryInstance {
   stop(): Promise<void>;
 }
 
+/** Registries still running, SIGKILLed if the test process exits without stopping them. */
+const liveRegistries = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of liveRegistries) child.kill('SIGKILL');
+});
+
 /** A free loopback port (the kernel's pick; a tiny race with other processes remains). */
 export async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -146,6 +152,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       await writeFile(configFile, config);
       const proc = spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
+      liveRegistries.add(proc);
+      proc.once('exit', () => liveRegistries.delete(proc));
       const append = (chunk: Buffer): void => {
         log += chunk.toString('utf8');
         if (log.length > MAX_LOG_CHARS) log = log.slice(log.length - MAX_LOG_CHARS / 2);
