@@ -4,10 +4,10 @@
  * static probes (test/support/syscall-probe.ts) that exit with the errno the kernel gave, so
  * the assertion is the kernel's answer itself; the rest uses busybox and the docker CLI.
  *
- * Not covered yet, because the parts they attack are not built: a user-namespace remap (root
- * in the container is still uid 0 on the host, held by capabilities, seccomp and the device
- * cgroup) and per-tenant networks (containers have loopback only, so spoofed packets and
- * cross-tenant addresses have nowhere to go; the host-reachability probe checks that).
+ * Not covered yet, because the part it attacks is not built: a user-namespace remap (root in
+ * the container is still uid 0 on the host, held by capabilities, seccomp and the device
+ * cgroup). Cross-tenant and host reachability over the tenant networks is probed here and in
+ * network-tenancy.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
@@ -191,6 +191,19 @@ describe('escape battery: known container escapes from a tenant container', () =
     const pids = (await sh('jail', 'ls /proc | grep -c "^[0-9]"')).out.trim();
     assert.ok(Number(pids) <= 4, `jail sees ${pids} processes`);
     assert.equal((await dockerOk(other, ['inspect', '--format', '{{.State.Running}}', 'bystander'])).trim(), 'true');
+  });
+
+  test("another tenant's containers are out of reach over the network", async () => {
+    // A server in the victim's container, and its address as the victim sees it.
+    await dockerOk(other, ['exec', 'bystander', 'httpd', '-p', '7777', '-h', '/tmp']);
+    const address = (await dockerOk(other, ['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'bystander'])).trim();
+    assert.match(address, /^\d+\.\d+\.\d+\.\d+$/);
+    // The victim itself reaches it (the server is up)...
+    assert.match((await sh('bystander', `nc -w 2 ${address} 7777 </dev/null && echo CONNECTED`, other)).out, /CONNECTED/);
+    // ...the attacker does not, by address, nor by name through its DNS.
+    const attempt = await sh('jail', `nc -w 2 ${address} 7777 </dev/null && echo CONNECTED; nslookup bystander 2>&1 | tail -2; exit 0`);
+    assert.doesNotMatch(attempt.out, /CONNECTED/);
+    assert.doesNotMatch(attempt.out, new RegExp(address.replace(/\./g, '\\.')));
   });
 
   test("the host's services are out of reach", async () => {
