@@ -35,6 +35,8 @@ interface Engine {
 interface Figures {
   /** `docker ps -q` on an empty daemon: the CLI's own start-up plus one API round trip. */
   floorMedianMs: number;
+  /** Berth only: `docker run --rm` on its default bridge network (namespace, veth, DNS, rules). */
+  bridgeRunMedianMs?: number;
   runMedianMs: number;
   runP90Ms: number;
   runMinMs: number;
@@ -56,8 +58,13 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - began) / 1e6;
 }
 
-async function runOnce(engine: Engine): Promise<number> {
-  return timed(() => dockerOk(engine.env, ['run', '--rm', IMAGE, 'true']));
+/**
+ * The comparison runs with `--network none` on both sides: the dockerd beside Berth must run
+ * with `--bridge=none` (so it leaves the host's network alone) and could not attach a
+ * network anyway, so both do the same work. Berth's default-bridge run is measured on its own.
+ */
+async function runOnce(engine: Engine, network: 'none' | 'default' = 'none'): Promise<number> {
+  return timed(() => dockerOk(engine.env, ['run', '--rm', ...(network === 'none' ? ['--network', 'none'] : []), IMAGE, 'true']));
 }
 
 /** `docker create` × count, then one `docker start` of all; the containers are removed afterwards, untimed. */
@@ -65,7 +72,7 @@ async function createAndStart(engine: Engine, count: number): Promise<{ createMs
   const ids: string[] = [];
   try {
     const createMs = await timed(async () => {
-      for (let i = 0; i < count; i++) ids.push((await dockerOk(engine.env, ['create', IMAGE, 'sleep', '600'])).trim());
+      for (let i = 0; i < count; i++) ids.push((await dockerOk(engine.env, ['create', '--network', 'none', IMAGE, 'sleep', '600'])).trim());
     });
     const startMs = await timed(() => dockerOk(engine.env, ['start', ...ids], { timeoutMs: 300_000 }));
     return { createMs, startMs };
@@ -105,9 +112,10 @@ function table(results: Map<string, Figures>, subject: string, runs: number, con
   return [
     `| measure | ${subject} | dockerd | ${subject} / dockerd |`,
     '| --- | ---: | ---: | ---: |',
-    `| \`docker run --rm busybox true\`, median of ${runs} | ${ms(b.runMedianMs)} | ${ms(d.runMedianMs)} | ${ratio(b.runMedianMs, d.runMedianMs)} |`,
-    `| \`docker run --rm busybox true\`, p90 of ${runs} | ${ms(b.runP90Ms)} | ${ms(d.runP90Ms)} | ${ratio(b.runP90Ms, d.runP90Ms)} |`,
-    `| \`docker run --rm busybox true\`, fastest | ${ms(b.runMinMs)} | ${ms(d.runMinMs)} | ${ratio(b.runMinMs, d.runMinMs)} |`,
+    `| \`docker run --rm --network none busybox true\`, median of ${runs} | ${ms(b.runMedianMs)} | ${ms(d.runMedianMs)} | ${ratio(b.runMedianMs, d.runMedianMs)} |`,
+    `| same, p90 of ${runs} | ${ms(b.runP90Ms)} | ${ms(d.runP90Ms)} | ${ratio(b.runP90Ms, d.runP90Ms)} |`,
+    `| same, fastest | ${ms(b.runMinMs)} | ${ms(d.runMinMs)} | ${ratio(b.runMinMs, d.runMinMs)} |`,
+    `| \`docker run --rm busybox true\` on Berth's default bridge network, median of ${runs} | ${b.bridgeRunMedianMs !== undefined ? ms(b.bridgeRunMedianMs) : '–'} | – (no bridge beside Berth) | – |`,
     `| \`docker ps -q\` (CLI start-up + one round trip), median of ${runs} | ${ms(b.floorMedianMs)} | ${ms(d.floorMedianMs)} | ${ratio(b.floorMedianMs, d.floorMedianMs)} |`,
     `| \`docker create\` × ${containers} (sequential) | ${ms(b.createMs)} | ${ms(d.createMs)} | ${ratio(b.createMs, d.createMs)} |`,
     `| one \`docker start\` of those ${containers} | ${ms(b.startMs)} | ${ms(d.startMs)} | ${ratio(b.startMs, d.startMs)} |`,
@@ -163,11 +171,13 @@ async function main(): Promise<void> {
 
     const samples = new Map<string, number[]>(engines.map((e) => [e.name, []]));
     const floors = new Map<string, number[]>(engines.map((e) => [e.name, []]));
+    const bridgeSamples: number[] = [];
     for (let i = 0; i < runs; i++) {
       // Alternate which daemon goes first so drift in machine load falls on both.
       const order = i % 2 === 0 ? engines : [...engines].reverse();
       for (const e of order) samples.get(e.name)!.push(await runOnce(e));
       for (const e of order) floors.get(e.name)!.push(await timed(() => dockerOk(e.env, ['ps', '-q'])));
+      bridgeSamples.push(await runOnce(engines[0]!, 'default'));
     }
 
     const results = new Map<string, Figures>();
@@ -176,6 +186,7 @@ async function main(): Promise<void> {
       const { createMs, startMs } = await createAndStart(e, containers);
       results.set(e.name, {
         floorMedianMs: quantile(floors.get(e.name)!, 0.5),
+        ...(e === engines[0] ? { bridgeRunMedianMs: quantile(bridgeSamples, 0.5) } : {}),
         runMedianMs: quantile(s, 0.5),
         runP90Ms: quantile(s, 0.9),
         runMinMs: Math.min(...s),
