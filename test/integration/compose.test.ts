@@ -1,12 +1,14 @@
 /**
- * A multi-service application through Debian's docker-compose 1.29 against Berth: its own
+ * A multi-service application through Debian's docker-compose 1.29 against Berth: three
+ * services Berth builds from local Dockerfiles (an HTTP service, a worker, a store), their own
  * network with name resolution by service, a named volume two services share, a published
- * port on 127.0.0.1, a healthcheck that gates `depends_on`, scaling, logs, and `down -v`
- * leaving no container, network, volume, bridge or mount behind.
+ * port on 127.0.0.1, a healthcheck that gates `depends_on`, a SIGKILL and restart of Berth in
+ * the middle, scaling, logs, and `down -v` leaving no container, network, volume, veth or
+ * mount behind.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,13 +76,24 @@ describe('docker-compose 1.29 on Berth', () => {
     await dockerOk(berth.env, ['load', '-i', await busyboxImageTar()]);
     project = await mkdtemp(join(tmpdir(), 'berth-compose-'));
     port = await freePort();
+    // Three services built by Berth from local Dockerfiles: an HTTP service, a worker, a store.
+    for (const [dir, dockerfile] of [
+      ['web', `FROM ${BUSYBOX_IMAGE}\nRUN mkdir -p /www && echo hello-from-web > /www/index.html\nEXPOSE 8080\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n`],
+      ['worker', `FROM ${BUSYBOX_IMAGE}\nCOPY work.sh /work.sh\nCMD ["sh", "/work.sh"]\n`],
+      ['store', `FROM ${BUSYBOX_IMAGE}\nVOLUME /data\nCMD ["sleep", "3600"]\n`],
+    ] as const) {
+      await mkdir(join(project, dir));
+      await writeFile(join(project, dir, 'Dockerfile'), dockerfile);
+    }
+    await writeFile(join(project, 'worker', 'work.sh'), 'wget -q -O- http://web:8080/ >> /data/seen && echo worker-done\nexec sleep 3600\n');
     await writeFile(
       join(project, 'docker-compose.yml'),
       `version: "3.8"
 services:
   web:
-    image: ${BUSYBOX_IMAGE}
-    command: sh -c "mkdir -p /www && echo hello-from-web > /www/index.html && httpd -f -p 8080 -h /www"
+    build: ./web
+    init: true
+    stop_grace_period: 1s
     healthcheck:
       test: ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/"]
       interval: 1s
@@ -90,17 +103,19 @@ services:
     ports:
       - "127.0.0.1:${port}:8080"
   worker:
-    image: ${BUSYBOX_IMAGE}
-    command: sh -c "wget -q -O- http://web:8080/ >> /data/seen && echo worker-done && sleep 3600"
+    build: ./worker
+    init: true
+    stop_grace_period: 1s
     depends_on:
       web:
         condition: service_healthy
     volumes:
       - shared:/data
     networks: [back]
-  reader:
-    image: ${BUSYBOX_IMAGE}
-    command: sh -c "sleep 3600"
+  store:
+    build: ./store
+    init: true
+    stop_grace_period: 1s
     volumes:
       - shared:/data:ro
     networks: [back]
@@ -119,8 +134,9 @@ networks:
     await berth?.stop();
   });
 
-  test('up: the web service gets healthy first, the worker reaches it by name and writes the shared volume', async () => {
-    const up = await composeOk(['up', '-d']);
+  test('up: builds the services, web gets healthy first, the worker reaches it by name and writes the shared volume', async () => {
+    const up = await composeOk(['up', '-d', '--build']);
+    assert.match(up, /Successfully built/);
     assert.match(up, /Creating network "shop_back"/);
     assert.match(up, /Creating volume "shop_shared"/);
     const ps = await composeOk(['ps']);
@@ -133,9 +149,21 @@ networks:
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.match(logs, /worker-done/);
-    assert.equal((await dockerOk(berth.env, ['exec', 'shop_reader_1', 'cat', '/data/seen'])).trim(), 'hello-from-web');
-    const refused = await compose(['exec', '-T', 'reader', 'sh', '-c', 'echo x > /data/seen']);
+    assert.equal((await dockerOk(berth.env, ['exec', 'shop_store_1', 'cat', '/data/seen'])).trim(), 'hello-from-web');
+    const refused = await compose(['exec', '-T', 'store', 'sh', '-c', 'echo x > /data/seen']);
     assert.notEqual(refused.code, 0, 'the read-only mount accepted a write');
+  });
+
+  test('a SIGKILL of Berth in the middle: the application keeps serving, and Compose carries on after the restart', async () => {
+    await berth.kill();
+    // Published ports are kernel rules and the containers belong to their monitors: still served.
+    assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello-from-web\n');
+    await berth.restart();
+    const ps = await composeOk(['ps']);
+    assert.match(ps, /shop_web_1 .* Up \(healthy\)/);
+    assert.match(ps, /shop_worker_1 .* Up/);
+    assert.match(ps, /shop_store_1 .* Up/);
+    assert.equal(await httpGet(`http://127.0.0.1:${port}/`), 'hello-from-web\n');
   });
 
   test('scale: more workers, each resolving the service names of the project', async () => {
@@ -146,7 +174,7 @@ networks:
       const resolved = await dockerOk(berth.env, ['exec', name, 'nslookup', 'web']);
       assert.match(resolved, /Address: \d+\.\d+\.\d+\.\d+/);
     }
-    const seen = (await dockerOk(berth.env, ['exec', 'shop_reader_1', 'cat', '/data/seen'])).trim().split('\n');
+    const seen = (await dockerOk(berth.env, ['exec', 'shop_store_1', 'cat', '/data/seen'])).trim().split('\n');
     assert.ok(seen.length >= 3, seen.join('|'));
   });
 
