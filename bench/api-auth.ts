@@ -26,13 +26,9 @@ import { SqliteStore } from '../src/server/store/sqlite/sqlite-store.js';
 import { CertificateAuthority } from '../src/server/tenancy/pki.js';
 import { TenantService } from '../src/server/tenancy/tenant-service.js';
 import { writeBenchmarkSection } from './doc-section.js';
+import { quantile } from './timing.js';
 
 type Send = (path: string) => Promise<number>;
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
-}
 
 async function measure(send: Send, path: string, count: number): Promise<number[]> {
   for (let i = 0; i < 200; i++) await send(path); // warm up: JIT, connection, caches

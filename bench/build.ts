@@ -15,6 +15,7 @@ import { writeBenchmarkSection } from './doc-section.js';
 import { startDockerd } from '../test/support/dockerd-harness.js';
 import { dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
+import { median, timed } from './timing.js';
 
 /** Two build stages, RUN steps that write 8 MiB, a COPY of 100 context files, COPY --from. */
 const DOCKERFILE = `FROM berth-test/busybox AS build
@@ -27,14 +28,6 @@ WORKDIR /app
 COPY --from=build /out/ /app/
 CMD ["cat", "/app/size"]
 `;
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const began = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - began) / 1e6;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } } });

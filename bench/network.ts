@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { startBerth } from '../test/support/berth-harness.js';
 import { dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
+import { median } from './timing.js';
 
 const IMAGE = 'berth-test/busybox';
 
@@ -61,8 +62,6 @@ async function rate(host: string, port: number, total: number, clients: number):
   );
   return Math.round(total / ((performance.now() - began) / 1000));
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, requests: { type: 'string', default: '2000' } } });

@@ -16,14 +16,7 @@ import { docker, dockerOk } from '../test/support/docker-cli.js';
 import { startRegistry } from '../test/support/registry-harness.js';
 import { DEBIAN_IMAGE, debianImageTar } from '../test/support/test-images.js';
 import { writeBenchmarkSection } from './doc-section.js';
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const began = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - began) / 1e6;
-}
+import { median, timed } from './timing.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } } });

@@ -22,6 +22,7 @@ import { startDockerd } from '../test/support/dockerd-harness.js';
 import { DOCKER_CLI, docker, dockerOk } from '../test/support/docker-cli.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
 import { writeBenchmarkSection } from './doc-section.js';
+import { quantile, timed } from './timing.js';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'berth-test/busybox';
@@ -43,19 +44,6 @@ interface Figures {
   createMs: number;
   startMs: number;
   startupMs: number;
-}
-
-/** The q-quantile of `values` by the nearest-rank method. */
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil(q * sorted.length));
-  return sorted[rank - 1]!;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const began = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - began) / 1e6;
 }
 
 /**

@@ -14,11 +14,12 @@ import { mergeContainerConfig, normaliseHostConfig, processEnv, type CreateBody 
 import { ZERO_TIME, type ContainerRecord, type ContainerState, type HostConfig } from './model.js';
 import { nextRestartDelay, parseRestartPolicy, shouldRestart } from './restart-policy.js';
 import { normaliseSignal, signalNumber } from './signals.js';
-import { containerInspect, containerSummary, parseFilters, selectContainers } from './container-views.js';
+import { containerInspect, containerSummary, selectContainers } from './container-views.js';
 import type { MountPlanner, PlannedMounts } from '../mounts/mount-planner.js';
 import { healthOnStart, type HealthState } from '../health/health-config.js';
 import type { ContainerNetworking } from '../networks/types.js';
 import { matchesNetworkFilters } from '../networks/container-filters.js';
+import { labelMatches, parseFilters } from '../list-filters.js';
 
 const KIND = 'container';
 
@@ -1014,10 +1015,6 @@ function parseConsoleSize(raw: unknown): [number, number] | undefined {
   return h > 0 && w > 0 && h <= 65535 && w <= 65535 ? [h, w] : undefined;
 }
 
-function labelMatches(labels: Record<string, string>, wanted: string): boolean {
-  const eq = wanted.indexOf('=');
-  return eq === -1 ? wanted in labels : labels[wanted.slice(0, eq)] === wanted.slice(eq + 1);
-}
 
 /** `until` as Docker takes it: unix seconds, RFC 3339, or a Go duration before now (10m, 1h30m). */
 function parseUntil(value: string): number {

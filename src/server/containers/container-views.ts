@@ -2,6 +2,7 @@ import { humanDuration, parseRfc3339 } from '../../common/human-time.js';
 import { invalidArgument } from '../../common/errors.js';
 import type { ContainerRecord } from './model.js';
 import { mountView } from '../mounts/model.js';
+import type { Filters } from '../list-filters.js';
 import { healthSuffix } from '../health/health-view.js';
 
 /**
@@ -138,26 +139,6 @@ export function containerInspect(
 
 // ------------------------------------------------------------------ list filters
 
-export type Filters = Record<string, string[]>;
-
-/** Docker sends filters as {"key": ["v1","v2"]} or the legacy {"key": {"v1": true}}. */
-export function parseFilters(raw: string | undefined): Filters {
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw invalidArgument(`invalid filter '${raw}'`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArgument(`invalid filter '${raw}'`);
-  const filters: Filters = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (Array.isArray(value)) filters[key] = value.map(String);
-    else if (typeof value === 'object' && value !== null) filters[key] = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k]);
-    else throw invalidArgument(`invalid filter '${raw}'`);
-  }
-  return filters;
-}
 
 /** dockerd matches name filters as regular expressions; an invalid one matches literally. */
 function nameMatches(pattern: string, name: string): boolean {

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageRecord } from './image-record.js';
 import { repositoryOf } from './reference.js';
+import { labelMatches } from '../list-filters.js';
 
 /** Parsed `filters` of ImageList and ImagePrune. Times are milliseconds since the epoch. */
 export interface ImageFilters {
@@ -74,11 +75,6 @@ export function parseTimestamp(value: string, now = Date.now()): number {
   return time;
 }
 
-function labelMatches(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf('=');
-  if (eq === -1) return filter in labels;
-  return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
-}
 
 /** Docker's reference pattern: path.Match globs where `*` stops at "/". */
 function globMatch(pattern: string, value: string): boolean {

@@ -1,5 +1,5 @@
 import type { ContainerRecord } from '../containers/model.js';
-import type { Filters } from '../containers/container-views.js';
+import type { Filters } from '../list-filters.js';
 
 /**
  * The `docker ps` filters that need network facts: `network` (name or id prefix of a network

@@ -11,7 +11,7 @@ import { deleteLink, ensureBridge, hostIPv4Prefixes, listLinks } from '../../age
 import type { EventPublisher } from '../events/types.js';
 import type { Store } from '../store/store.js';
 import type { ContainerRecord } from '../containers/model.js';
-import { parseFilters } from '../containers/container-views.js';
+import { parseFilters } from '../list-filters.js';
 import { allocateAddress, chooseSubnet, poolOf, userPool, type AddressPool } from './ipam.js';
 import { ENDPOINT_KIND, NETWORK_KIND, type EndpointRecord, type NetworkRecord } from './model.js';
 import type { NetworkHost } from './network-host.js';

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../../common/errors.js';
-import type { Filters } from '../containers/container-views.js';
+import type { Filters } from '../list-filters.js';
 import type { NetworkRecord } from './model.js';
+import { labelMatches } from '../list-filters.js';
 
 /** GET /networks and /networks/{id} documents, shaped as dockerd's. */
 export function networkView(network: NetworkRecord, containers: Record<string, unknown>): Record<string, unknown> {
@@ -30,10 +31,6 @@ export function networkView(network: NetworkRecord, containers: Record<string, u
 const NETWORK_FILTERS = new Set(['driver', 'id', 'label', 'label!', 'name', 'scope', 'type', 'dangling', 'until']);
 const PREDEFINED = new Set(['bridge', 'host', 'none']);
 
-function labelMatches(labels: Record<string, string>, wanted: string): boolean {
-  const eq = wanted.indexOf('=');
-  return eq === -1 ? wanted in labels : labels[wanted.slice(0, eq)] === wanted.slice(eq + 1);
-}
 
 /** `docker network ls` filters: values of one key ORed, keys ANDed (labels ANDed). */
 export function selectNetworks(records: NetworkRecord[], f: Filters, inUse: (id: string) => boolean): NetworkRecord[] {

@@ -20,7 +20,8 @@ import {
 import type { EventPublisher } from '../events/types.js';
 import type { Store } from '../store/store.js';
 import { ANONYMOUS_LABEL, VALID_VOLUME_NAME, VOLUME_KIND, type VolumeRecord, type VolumeUsage, type VolumeView } from './model.js';
-import { labelMatches, parseVolumeFilters, volumeMatches } from './volume-filters.js';
+import { parseVolumeFilters, volumeMatches } from './volume-filters.js';
+import { labelMatches } from '../list-filters.js';
 
 export interface VolumeServiceOptions {
   store: Store;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { humanDuration } from '../../../src/common/human-time.js';
-import { parseFilters, selectContainers, statusText } from '../../../src/server/containers/container-views.js';
+import { selectContainers, statusText } from '../../../src/server/containers/container-views.js';
+import { parseFilters } from '../../../src/server/list-filters.js';
 import { ZERO_TIME, type ContainerRecord } from '../../../src/server/containers/model.js';
 
 function record(overrides: { id: string; name: string; created: string; status?: ContainerRecord['state']['Status']; exitCode?: number; labels?: Record<string, string>; imageId?: string }): ContainerRecord {
