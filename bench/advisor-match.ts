@@ -145,6 +145,7 @@ async function main(): Promise<void> {
       '## Vulnerability Advisor: feed build and matching (`bench/advisor-match.ts`)',
       '',
       `Feed: the offline archive builder over every non-kernel source package of bookworm-security (${feed.sources.length}) from the loopback mirror: ` +
+        `${feed.sources.filter((s) => s.outcome === 'not-newer').length} skipped (the base suite already has that version or a later one), ` +
         `${withChangelog} changelogs read, ${withAdvisories} sources with CVEs past the base suite's version, ${feed.advisories.length} advisories. ` +
         `Inventory: berth-test/debian:bookworm (${imageInventory.packages.length} dpkg packages, base suite without security updates).`,
       '',

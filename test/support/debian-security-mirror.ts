@@ -112,12 +112,16 @@ async function hasOwnChangelog(debPath: string, source: string): Promise<boolean
 
 /** Downloads the indexes and, per source, the .debs the builder will read its changelog from. */
 export async function prepareDebianSecurityMirror(opts: { sourcePackages: string[] }): Promise<void> {
-  await ensureSuite('debian', BASE_SUITE);
   const security = await cachedPackages('debian-security');
   const newest = new Map<string, string>();
   for (const p of security) {
     const seen = newest.get(p.source);
     if (seen === undefined || compareDebianVersions(p.sourceVersion, seen) > 0) newest.set(p.source, p.sourceVersion);
+  }
+  // The builder reads nothing for a source the base suite already has at that version or later.
+  for (const p of await cachedPackages('debian')) {
+    const version = newest.get(p.source);
+    if (version !== undefined && compareDebianVersions(version, p.sourceVersion) <= 0) newest.delete(p.source);
   }
   const queue = [...opts.sourcePackages];
   const worker = async (): Promise<void> => {
