@@ -74,10 +74,7 @@ function languageFinding(pkg: InstalledPackage, { advisory, ranges }: IndexedAdv
   if (ranges === null) return null;
   const { affected, fixedVersion } = evaluateRanges(ranges, pkg.version.trim());
   if (!affected) return null;
-  const result = finding(pkg, advisory, advisory.package, fixedVersion, remediationCommand(pkg.ecosystem, { name: pkg.name, fixedVersion }));
-  // The record says a fix exists, but not for this version's line: still unfixed for it.
-  if (fixedVersion === null) result.status = 'unfixed';
-  return result;
+  return finding(pkg, advisory, advisory.package, fixedVersion, remediationCommand(pkg.ecosystem, { name: pkg.name, fixedVersion }));
 }
 
 function finding(pkg: InstalledPackage, advisory: IndexedAdvisory['advisory'], advisoryPackage: string, fixedVersion: string | null, remediation: string | null): VulnerabilityFinding {
@@ -89,6 +86,8 @@ function finding(pkg: InstalledPackage, advisory: IndexedAdvisory['advisory'], a
     advisoryPackage,
     installedVersion: pkg.version,
     fixedVersion,
+    // A record with a fix, but none for this version's line (last_affected, a listed
+    // version): still unfixed for this package.
     status: advisory.status === 'fixed' && fixedVersion === null ? 'unfixed' : advisory.status,
     severity: advisory.severity,
     severitySource: advisory.severitySource,
