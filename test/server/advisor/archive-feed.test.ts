@@ -101,7 +101,8 @@ describe('offline Debian archive feed', () => {
       assert.equal(a.status, 'fixed');
       assert.match(a.id, /^CVE-\d{4}-\d{4,}$/);
     }
-    // Everything came from the loopback mirror; indexes of both suites were read.
+    // Everything came from the loopback mirror, both suites' InRelease signatures were checked
+    // against Debian's archive keyring (the default), and both indexes were read.
     assert.ok(mirror.requests.some((p) => p === '/debian-security/dists/bookworm-security/InRelease'));
     assert.ok(mirror.requests.some((p) => p === '/debian/dists/bookworm/main/binary-amd64/Packages.xz'));
   });
@@ -176,6 +177,34 @@ describe('offline Debian archive feed', () => {
       );
     } finally {
       await lying.close();
+      await rm(coldCache, { recursive: true, force: true });
+    }
+  });
+
+  test("InRelease must carry a good signature from the keyring: a tampered file or a stranger's keyring is refused", async () => {
+    const tampering = await startDebianSecurityMirror({ corrupt: (path) => path.endsWith('/InRelease') });
+    const coldCache = await mkdtemp(join(tmpdir(), 'berth-archive-feed-cold-'));
+    try {
+      await assert.rejects(
+        buildDebianArchiveFeed({ mirror: tampering.securityUrl, suite: 'bookworm-security', release: 'debian:bookworm', cacheDir: coldCache, sourcePackages: ['openssl'] }),
+        /bookworm-security\/InRelease: the OpenPGP signature does not verify/,
+      );
+      // The trixie release key alone signed neither suite.
+      await assert.rejects(
+        buildDebianArchiveFeed({
+          mirror: mirror.securityUrl,
+          suite: 'bookworm-security',
+          release: 'debian:bookworm',
+          cacheDir: coldCache,
+          sourcePackages: ['openssl'],
+          keyring: '/usr/share/keyrings/debian-archive-trixie-stable.gpg',
+        }),
+        /the OpenPGP signature does not verify/,
+      );
+      const { stdout } = await run('sh', ['-c', `ls "$1" | wc -l`, 'sh', coldCache]);
+      assert.equal(Number(stdout.trim()), 0, 'nothing was downloaded past the refused Release file');
+    } finally {
+      await tampering.close();
       await rm(coldCache, { recursive: true, force: true });
     }
   });

@@ -30,6 +30,7 @@ import { cvesMentioned, lineMentioning, parseDebianChangelog, type ChangelogEntr
 import { readDebChangelog } from './deb-changelog.js';
 import { parsePackagesIndex, type BinaryPackage } from './packages-index.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
+import { DEBIAN_ARCHIVE_KEYRING, verifyClearsigned } from './release-signature.js';
 
 export interface ArchiveFeedProgress {
   phase: 'indexes' | 'changelogs' | 'done';
@@ -52,6 +53,12 @@ export interface ArchiveFeedOptions {
   baseMirror?: string;
   /** The base suite; default: the suite with `-security` dropped (bookworm). */
   baseSuite?: string;
+  /**
+   * OpenPGP keyring that must have signed each suite's InRelease (gpgv, as apt checks it).
+   * Default: Debian's archive keyring; null skips the check (a mirror the operator already
+   * verified), and then a plain Release file is accepted too.
+   */
+  keyring?: string | null;
   component?: string;
   architecture?: string;
   /** Parallel .deb downloads; default 4. */
@@ -95,10 +102,23 @@ function defaultBaseMirror(mirror: string): string {
   return trimSlash(mirror).replace(/-security$/, '');
 }
 
-async function fetchRelease(client: ArchiveClient, mirror: string, suite: string): Promise<ReleaseFile> {
+/**
+ * A suite's Release file. With a keyring, only a signed InRelease is accepted and only its
+ * signed text is read; without one (keyring: null), InRelease or a plain Release.
+ */
+async function fetchRelease(client: ArchiveClient, mirror: string, suite: string, keyring: string | null): Promise<ReleaseFile> {
   const dists = `${trimSlash(mirror)}/dists/${suite}`;
-  const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
-  return parseReleaseFile(body);
+  if (keyring === null) {
+    const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
+    return parseReleaseFile(body);
+  }
+  const signed = await client.fetchText(`${dists}/InRelease`);
+  return parseReleaseFile(await verifyClearsigned(signed, keyring, `${suite}/InRelease`));
+}
+
+async function defaultKeyring(): Promise<string> {
+  if (await stat(DEBIAN_ARCHIVE_KEYRING).then(() => true, () => false)) return DEBIAN_ARCHIVE_KEYRING;
+  throw invalidArgument(`No keyring to check the archive's signatures: install debian-archive-keyring (${DEBIAN_ARCHIVE_KEYRING}) or pass one`);
 }
 
 async function fetchPackages(client: ArchiveClient, mirror: string, suite: string, release: ReleaseFile, component: string, arch: string): Promise<{ packages: BinaryPackage[]; provenance: string }> {
@@ -229,10 +249,11 @@ export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): 
   const client = new ArchiveClient(opts.cacheDir, opts.signal);
 
   opts.onProgress?.({ phase: 'indexes', done: 0, total: 2 });
-  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite);
+  const keyring = opts.keyring === undefined ? await defaultKeyring() : opts.keyring;
+  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite, keyring);
   const security = await fetchPackages(client, opts.mirror, opts.suite, securityRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 1, total: 2 });
-  const baseRelease = await fetchRelease(client, baseMirror, baseSuite);
+  const baseRelease = await fetchRelease(client, baseMirror, baseSuite, keyring);
   const base = await fetchPackages(client, baseMirror, baseSuite, baseRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 2, total: 2 });
 

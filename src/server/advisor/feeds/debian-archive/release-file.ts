@@ -1,8 +1,8 @@
 /**
  * A suite's Release or InRelease file: the index files it lists with their SHA256 and size.
  * Every index Berth downloads is checked against this list, so a corrupted or substituted
- * Packages file is refused. (The OpenPGP signature of InRelease is not checked here; see
- * docs/advisor-feeds.md.)
+ * Packages file is refused. The OpenPGP signature of InRelease is checked before this
+ * parser sees the text (release-signature.ts); the unwrapping here serves unchecked mirrors.
  */
 import { invalidArgument } from '../../../../common/errors.js';
 import { parseDeb822 } from './deb822.js';
