@@ -48,7 +48,22 @@ async function systemContainerdPresent(): Promise<boolean> {
   );
 }
 
-export async function startDockerd(options: { readyTimeoutMs?: number } = {}): Promise<DockerdInstance> {
+export interface StartDockerdOptions {
+  readyTimeoutMs?: number;
+  /**
+   * Runs dockerd inside this existing network namespace (a name under /run/netns) with its own
+   * default networking: the docker0 bridge, iptables NAT and the userland proxy for loopback
+   * ports, all confined to that namespace. Without it dockerd gets no networking at all, so
+   * it cannot change the host's. Only the network namespace is entered (nsenter, not
+   * `ip netns exec`), so dockerd's mounts stay visible to stop()'s cleanup.
+   */
+  netns?: string;
+}
+
+/** dockerd's flags that keep its hands off the host's network. */
+const NO_NETWORKING = ['--bridge=none', '--iptables=false', '--ip-masq=false', '--userland-proxy=false'];
+
+export async function startDockerd(options: StartDockerdOptions = {}): Promise<DockerdInstance> {
   if (await systemContainerdPresent()) {
     // Containers would then land in the host's containerd, outside our roots.
     throw new Error('a system containerd is running (/run/containerd/containerd.sock); stop it before starting the test dockerd');
@@ -72,11 +87,8 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     '--config-file', configFile,
     '-H', `unix://${socket}`,
     '--storage-driver', 'overlay2',
-    '--bridge=none',
-    '--iptables=false',
-    '--ip-masq=false',
+    ...(options.netns === undefined ? NO_NETWORKING : []),
     '--ip6tables=false',
-    '--userland-proxy=false',
     '--cgroup-parent', `/${cgroupParent}`,
     '--exec-opt', 'native.cgroupdriver=cgroupfs',
     '--log-level', 'warn',
@@ -84,7 +96,9 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     '--shutdown-timeout', '1',
   ];
   const began = Date.now();
-  const proc = spawn(DOCKERD, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const [command, argv] =
+    options.netns === undefined ? [DOCKERD, args] : ['nsenter', [`--net=/run/netns/${options.netns}`, '--', DOCKERD, ...args]];
+  const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   liveChildren.add(proc);
   let log = '';
   const append = (chunk: Buffer): void => {
