@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -206,6 +208,25 @@ describe('offline Debian archive feed', () => {
     } finally {
       await tampering.close();
       await rm(coldCache, { recursive: true, force: true });
+    }
+  });
+
+  test('a Release file past its Valid-Until is refused unless allowed, as apt does', async () => {
+    const release = `Suite: old-security\nValid-Until: Sat, 01 Jan 2000 00:00:00 UTC\nSHA256:\n ${'0'.repeat(64)} 1 main/binary-amd64/Packages.xz\n`;
+    const server = createServer((req, res) => {
+      if (req.url === '/debian-security/dists/old-security/Release') res.writeHead(200).end(release);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian-security`;
+    try {
+      const opts = { mirror: url, suite: 'old-security', release: 'debian:bookworm', cacheDir, keyring: null };
+      await assert.rejects(buildDebianArchiveFeed(opts), /old-security: the Release file expired at 2000-01-01T00:00:00.000Z/);
+      // Allowed, it gets as far as the (absent) index.
+      await assert.rejects(buildDebianArchiveFeed({ ...opts, allowExpired: true }), /Packages.xz: HTTP 404/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

@@ -59,6 +59,8 @@ export interface ArchiveFeedOptions {
    * verified), and then a plain Release file is accepted too.
    */
   keyring?: string | null;
+  /** Accept a Release file past its Valid-Until (apt's Check-Valid-Until=false); default false. */
+  allowExpired?: boolean;
   component?: string;
   architecture?: string;
   /** Parallel .deb downloads; default 4. */
@@ -106,14 +108,21 @@ function defaultBaseMirror(mirror: string): string {
  * A suite's Release file. With a keyring, only a signed InRelease is accepted and only its
  * signed text is read; without one (keyring: null), InRelease or a plain Release.
  */
-async function fetchRelease(client: ArchiveClient, mirror: string, suite: string, keyring: string | null): Promise<ReleaseFile> {
+async function fetchRelease(client: ArchiveClient, mirror: string, suite: string, keyring: string | null, now: Date | null): Promise<ReleaseFile> {
   const dists = `${trimSlash(mirror)}/dists/${suite}`;
+  let release: ReleaseFile;
   if (keyring === null) {
     const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
-    return parseReleaseFile(body);
+    release = parseReleaseFile(body);
+  } else {
+    const signed = await client.fetchText(`${dists}/InRelease`);
+    release = parseReleaseFile(await verifyClearsigned(signed, keyring, `${suite}/InRelease`));
   }
-  const signed = await client.fetchText(`${dists}/InRelease`);
-  return parseReleaseFile(await verifyClearsigned(signed, keyring, `${suite}/InRelease`));
+  // As apt: a signed but expired Release file may be an old one replayed to hide new fixes.
+  if (now !== null && release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
+    throw invalidArgument(`${suite}: the Release file expired at ${release.validUntil.toISOString()} (Valid-Until); the mirror is stale or replayed`);
+  }
+  return release;
 }
 
 async function defaultKeyring(): Promise<string> {
@@ -250,10 +259,11 @@ export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): 
 
   opts.onProgress?.({ phase: 'indexes', done: 0, total: 2 });
   const keyring = opts.keyring === undefined ? await defaultKeyring() : opts.keyring;
-  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite, keyring);
+  const now = opts.allowExpired === true ? null : new Date();
+  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite, keyring, now);
   const security = await fetchPackages(client, opts.mirror, opts.suite, securityRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 1, total: 2 });
-  const baseRelease = await fetchRelease(client, baseMirror, baseSuite, keyring);
+  const baseRelease = await fetchRelease(client, baseMirror, baseSuite, keyring, now);
   const base = await fetchPackages(client, baseMirror, baseSuite, baseRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 2, total: 2 });
 
