@@ -140,14 +140,20 @@ test('npm: node_modules anywhere, scoped and nested packages, licence forms; bro
     'app/node_modules/.bin/express': '#!/bin/sh\n',
     'usr/local/lib/node_modules/npm/package.json': pkg({ name: 'npm', version: '10.2.4', license: 'Artistic-2.0' }),
     'usr/local/lib/node_modules/npm/node_modules/semver/package.json': pkg({ name: 'semver', version: '7.5.4', license: 'ISC' }),
+    'srv/web/node_modules/.pnpm/lodash@4.17.20/node_modules/lodash/package.json': pkg({ name: 'lodash', version: '4.17.20', license: 'MIT' }),
+    'srv/web/node_modules/.pnpm/@types+node@20.1.0/node_modules/@types/node/package.json': pkg({ name: '@types/node', version: '20.1.0', license: 'MIT' }),
   });
+  // pnpm's top-level entries are links into its store; followed, lodash would be listed twice.
+  await symlink('.pnpm/lodash@4.17.20/node_modules/lodash', join(root, 'srv/web/node_modules/lodash'));
   const packages = byEcosystem((await takeInventory(root)).packages, 'npm');
   assert.deepEqual(
     packages.map((p) => [p.name, p.version, p.license, p.location]),
     [
       ['@babel/core', '7.23.0', '(MIT OR Apache-2.0)', '/app/node_modules/@babel/core/package.json'],
+      ['@types/node', '20.1.0', 'MIT', '/srv/web/node_modules/.pnpm/@types+node@20.1.0/node_modules/@types/node/package.json'],
       ['debug', '2.6.9', 'MIT', '/app/node_modules/express/node_modules/debug/package.json'],
       ['express', '4.18.2', 'MIT', '/app/node_modules/express/package.json'],
+      ['lodash', '4.17.20', 'MIT', '/srv/web/node_modules/.pnpm/lodash@4.17.20/node_modules/lodash/package.json'],
       ['npm', '10.2.4', 'Artistic-2.0', '/usr/local/lib/node_modules/npm/package.json'],
       ['semver', '7.5.4', 'ISC', '/usr/local/lib/node_modules/npm/node_modules/semver/package.json'],
     ],
