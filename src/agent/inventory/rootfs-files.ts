@@ -56,6 +56,9 @@ export async function readTextInRoot(root: string, path: string, maxBytes = DEFA
  */
 export async function readResolvedFile(root: string, hostPath: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<Buffer | undefined> {
   if (!isInside(root, hostPath)) return undefined;
+  // Not even opened unless it is a regular file: opening a device node an image planted (a
+  // tape, a terminal) can have effects of its own. The stat after open settles races.
+  if (!(await lstatOrUndefined(hostPath))?.isFile()) return undefined;
   let handle;
   try {
     handle = await open(hostPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
@@ -69,7 +72,15 @@ export async function readResolvedFile(root: string, hostPath: string, maxBytes 
     if (!isInside(root, opened)) return undefined;
     const st = await handle.stat();
     if (!st.isFile() || st.size > maxBytes) return undefined;
-    return await handle.readFile();
+    // At most the size seen now: a live container may keep the file growing.
+    const buffer = Buffer.alloc(st.size);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
   } finally {
     await handle.close();
   }

@@ -213,9 +213,11 @@ describe('a hostile rootfs never makes the inventory read host files', () => {
     await symlink(join(outside, 'lib/node_modules/hostpkg'), join(root, 'app/node_modules/hostpkg'));
     await symlink(join(outside, 'os-release'), join(root, 'lib/apk/db/installed'));
     await run('mkfifo', [join(root, 'var/lib/dpkg/status.d/fifo')]);
+    // A device node (here /dev/zero's numbers): endless data if it were read.
+    await run('mknod', [join(root, 'var/lib/dpkg/status.d/zero'), 'c', '1', '5']);
   });
 
-  test('links are resolved inside the rootfs; FIFOs are not waited on', async () => {
+  test('links are resolved inside the rootfs; FIFOs and devices are not read', async () => {
     const inventory = await takeInventory(root);
     assert.equal(inventory.os, null);
     assert.deepEqual(inventory.packages, []);
