@@ -129,7 +129,12 @@ const CASES: Case[] = [
   {
     id: 'BERTH-ENV-SECRET',
     fail: () => image({}, { User: 'app', Healthcheck: HEALTHY, Env: ['PATH=/usr/bin:/bin', 'DB_PASSWORD=hunter2'] }),
-    pass: () => image({}, { User: 'app', Healthcheck: HEALTHY, Env: ['PATH=/usr/bin:/bin', 'GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D', 'POSTGRES_PASSWORD_FILE=/run/secrets/db', 'API_TOKEN=', 'LANG=C.UTF-8'] }),
+    pass: () =>
+      image({}, {
+        User: 'app',
+        Healthcheck: HEALTHY,
+        Env: ['PATH=/usr/bin:/bin', 'GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D', 'POSTGRES_PASSWORD_FILE=/run/secrets/db', 'API_TOKEN=', 'LANG=C.UTF-8', 'TOKENIZERS_PARALLELISM=false', 'KEYBOARD=us', 'PASSENGER_APP_ENV=production', 'SSL_KEY_DIR=/etc/ssl/private'],
+      }),
     detail: 'environment variable DB_PASSWORD',
   },
   { id: 'BERTH-HEALTHCHECK-MISSING', fail: () => image({}, { User: 'app', Healthcheck: { Test: ['NONE'] } }), pass: () => image({}, { User: 'app', Healthcheck: { Test: ['CMD-SHELL', 'wget -q -O- localhost'] } }), detail: 'NONE' },
@@ -168,16 +173,19 @@ describe('each check', () => {
 });
 
 test('secret values never appear in findings', async () => {
-  const secrets = ['hunter2', 'AKIAIOSFODNN7EXAMPLE', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'secrethash'];
+  const secrets = ['hunter2', 'AKIAIOSFODNN7EXAMPLE', 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'secrethash', 'ghp_x', 'sk_x'];
   const subject = await image(
     { 'etc/shadow': 'root:$y$j9T$secrethash:19000:0:99999:7:::\nguest::1:0:99999:7:::\n' },
-    { Env: ['DB_PASSWORD=hunter2', 'SOME_ID=AKIAIOSFODNN7EXAMPLE', `TLS=-----BEGIN RSA PRIVATE KEY-----\n${secrets[2]}\n-----END RSA PRIVATE KEY-----`] },
+    { Env: ['DB_PASSWORD=hunter2', 'SOME_ID=AKIAIOSFODNN7EXAMPLE', 'GITHUB_TOKEN=ghp_x', 'AWS_ACCESS_KEY_ID=x', 'STRIPE_API_KEY=sk_x', `TLS=-----BEGIN RSA PRIVATE KEY-----\n${secrets[2]}\n-----END RSA PRIVATE KEY-----`] },
   );
   const findings = await runComplianceChecks(subject);
   const envFindings = findings.filter((f) => f.checkId === 'BERTH-ENV-SECRET').map((f) => f.detail);
   assert.deepEqual(envFindings, [
     'environment variable DB_PASSWORD (its name suggests a secret; value not shown)',
     'environment variable SOME_ID (its value looks like an AWS access key id; value not shown)',
+    'environment variable GITHUB_TOKEN (its name suggests a secret; value not shown)',
+    'environment variable AWS_ACCESS_KEY_ID (its name suggests a secret; value not shown)',
+    'environment variable STRIPE_API_KEY (its name suggests a secret; value not shown)',
     'environment variable TLS (its value is a private key; value not shown)',
   ]);
   const text = JSON.stringify(findings);
