@@ -2,6 +2,7 @@ import { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditIntent, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { peerSerial } from './auth.js';
+import { normaliseSerial } from '../tenancy/pki.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,12 +63,12 @@ function intentOf(request: FastifyRequest, authenticated: boolean): AuditIntent 
   };
 }
 
-/** Which credential spoke: a token when one was sent (its public id), else the certificate. */
+/** Which credential spoke: a token when one was sent (its public id), else the certificate (its id as `berth tenant inspect` shows it). */
 function credentialOf(socket: TLSSocket, request: FastifyRequest): string {
   const token = /^Bearer\s+berth_([0-9a-f]{16})_/i.exec(request.headers.authorization ?? '');
   if (token) return `token:${token[1]}`;
   const serial = socket.authorized ? peerSerial(socket) : undefined;
-  return serial ? `certificate:${serial.toLowerCase()}` : 'none';
+  return serial ? `certificate:${normaliseSerial(serial)}` : 'none';
 }
 
 /** The object a path or query names: a container or network id, a volume or tenant name, an image. */
