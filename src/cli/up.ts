@@ -196,7 +196,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
   const quotas = new QuotaService({
-    sources: quotaUsageSources({ containers, volumes, networks, images, system }),
+    sources: quotaUsageSources({ store, volumes, networks, images, system }),
     quotasOf: (tenant) => tenants!.quotasOf(tenant),
     defaultMemoryOf: (tenant) => tenants!.policyOf(tenant)?.defaultMemory ?? DEFAULT_POLICY.defaultMemory,
   });

@@ -26,7 +26,7 @@ const cut = (text: string | undefined): string | null => (text === undefined ? n
  *
  * Two append-only tables, intents and results, joined on the entry's sequence number.
  * Durability: WAL with synchronous=NORMAL. A commit is in the kernel's page cache (the WAL
- * file) before its call returns, so it survives SIGKILL of Berth at about 10-20 µs a write;
+ * file) before its call returns, so it survives SIGKILL of Berth at tens of µs a write;
  * what a power loss may cost is the entries since the last checkpoint. FULL would fsync every
  * mutating call twice (see docs/tenancy.md for the choice).
  */

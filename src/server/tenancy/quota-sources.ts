@@ -1,4 +1,6 @@
-import type { ContainerService } from '../containers/container-service.js';
+import { CONTAINER_KIND } from '../containers/container-service.js';
+import type { ContainerRecord } from '../containers/model.js';
+import type { Store } from '../store/store.js';
 import type { ImageService } from '../images/image-service.js';
 import type { NetworkService } from '../networks/network-service.js';
 import type { SystemService } from '../system/system-service.js';
@@ -9,16 +11,17 @@ const PREDEFINED_NETWORKS = new Set(['bridge', 'host', 'none']);
 
 /** A tenant's use, read from the services that own each kind of object (all tenant-scoped). */
 export function quotaUsageSources(services: {
-  containers: ContainerService;
+  /** Container records are read straight from it: a count needs no wait for host cleanups. */
+  store: Store;
   volumes: VolumeService;
   networks: NetworkService;
   images: ImageService;
   system: SystemService;
 }): QuotaUsageSources {
-  const { containers, volumes, networks, images, system } = services;
+  const { store, volumes, networks, images, system } = services;
   return {
     containers: async (ctx) =>
-      (await containers.list(ctx)).map((c) => ({
+      (await store.list<ContainerRecord>(ctx, CONTAINER_KIND)).map(({ value: c }) => ({
         id: c.id,
         name: c.name,
         Memory: c.hostConfig.Memory,
