@@ -12,6 +12,7 @@ import { DOCKER_CLI, docker, dockerOk } from '../support/docker-cli.js';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
 import { sleep } from '../support/cleanup.js';
+import { startRegistry } from '../support/registry-harness.js';
 
 interface Entry {
   Seq: number;
@@ -102,6 +103,25 @@ describe('audit log', () => {
     assert.match(table, /^TIME\s+TENANT\s+CREDENTIAL\s+CALL\s+OBJECT\s+RESULT\s+ERROR$/m);
     assert.match(table, /POST \/v[\d.]+\/containers\/a2\/wait.*\s+unknown$/m);
     assert.match(table, /POST \/v[\d.]+\/containers\/create\s+403\s+--privileged is not allowed/m);
+  });
+
+  test('a pull that succeeds is recorded with its result', async () => {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/shared/busybox:v1`;
+      await dockerOk(t.berth.env, ['load', '-i', await busyboxImageTar()]);
+      await dockerOk(t.berth.env, ['tag', BUSYBOX_IMAGE, ref]);
+      await dockerOk(t.berth.env, ['push', ref]);
+      await t.berthOk(['tenant', 'policy', 'acme', '--allow', 'host-registries']);
+      await dockerOk(acme, ['pull', ref]);
+      const pull = find(await audit('--tenant', 'acme', '--limit', '5'), 'POST', /\/images\/create\?fromImage=/);
+      assert.equal(pull.Result?.Status, 200);
+      assert.equal(pull.Object, ref.replace(/:v1$/, '') + ':v1');
+      const push = find(await audit('--tenant', 'default', '--limit', '10'), 'POST', /\/images\/.*\/push/);
+      assert.equal(push.Result?.Status, 200);
+    } finally {
+      await registry.stop();
+    }
   });
 
   test('a refused credential is recorded without a tenant; filters and limits work; tenants cannot read the log', async () => {

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
+import { startRegistry } from '../support/registry-harness.js';
 
 const GiB = 1024 ** 3;
 
@@ -139,6 +140,27 @@ describe('tenant quotas', () => {
     await dockerOk(acme, ['commit', 'i1', 'acme/committed:1']);
     await dockerOk(acme, ['rmi', 'acme/committed:1']);
     await removeAll();
+  });
+
+  test('images: a pull of a reference the tenant lacks is refused at the quota, a refresh of one it has passes', async () => {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/shared/busybox:v1`;
+      await dockerOk(t.berth.env, ['load', '-i', await busyboxImageTar()]);
+      await dockerOk(t.berth.env, ['tag', BUSYBOX_IMAGE, ref]);
+      await dockerOk(t.berth.env, ['push', ref]);
+      await t.berthOk(['tenant', 'policy', 'acme', '--allow', 'host-registries']);
+      await quota('--images', '1');
+      refused(await docker(acme, ['pull', ref]), /quota exceeded: images 1 of 1 in use, this pull asks 1/);
+      assert.equal((await docker(acme, ['image', 'inspect', ref])).code, 1, 'nothing was pulled');
+      await dockerOk(acme, ['tag', BUSYBOX_IMAGE, ref]);
+      await dockerOk(acme, ['pull', ref]);
+      await dockerOk(acme, ['rmi', ref]);
+    } finally {
+      await quota('--clear', 'images');
+      await t.berthOk(['tenant', 'policy', 'acme', '--allow', 'none']);
+      await registry.stop();
+    }
   });
 
   test('disk: once the tenant uses its disk quota, what adds data is refused', async () => {
