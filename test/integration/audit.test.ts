@@ -124,6 +124,14 @@ describe('audit log', () => {
     }
   });
 
+  test('a build that fails after its stream began is recorded with the error it ended with', async () => {
+    const build = await docker(acme, ['build', '-t', 'acme/failing:1', '-'], { input: `FROM ${BUSYBOX_IMAGE}\nRUN exit 3\n`, timeoutMs: 120_000 });
+    assert.equal(build.code, 3, 'the CLI exits with the failed step\'s code');
+    const entry = find(await audit('--tenant', 'acme', '--limit', '5'), 'POST', /\/build\?/);
+    assert.equal(entry.Result?.Status, 200, 'the stream had begun');
+    assert.match(entry.Result?.Error ?? '', /returned a non-zero code: 3/);
+  });
+
   test('a refused credential is recorded without a tenant; filters and limits work; tenants cannot read the log', async () => {
     const certDir = join(t.work, 'revoked-certs');
     const issued = await t.berthOk(['tenant', 'cert', 'acme', '--cert-dir', certDir]);

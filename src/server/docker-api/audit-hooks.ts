@@ -9,6 +9,8 @@ declare module 'fastify' {
     /** The audit entry of a mutating call, once its intent is written (0 before). */
     auditSeq: number;
     auditDone: boolean;
+    /** The error a streamed answer (pull, push, build) ended with after its 200 went out. */
+    streamError?: string;
   }
 }
 
@@ -21,7 +23,7 @@ const MAX_PARSED_ANSWER = 64 * 1024;
  * once the caller is known and before any handler acts; the result is written in onSend,
  * before the answer leaves. Replies a handler hijacks (attach, exec start, the pull, push and
  * build streams) skip onSend: theirs is written when the response closes, with the status
- * that went out. A call refused before the intent (bad credential, API version) is written
+ * that went out and the error a stream ended with (`request.streamError`). A call refused before the intent (bad credential, API version) is written
  * whole when its refusal is sent.
  */
 export function installAudit(app: FastifyInstance, audit: AuditLog): void {
@@ -34,7 +36,8 @@ export function installAudit(app: FastifyInstance, audit: AuditLog): void {
     reply.raw.once('close', () => {
       if (request.auditDone) return;
       request.auditDone = true;
-      audit.finish(request.auditSeq, { time: new Date(), status: reply.raw.statusCode }).catch((err: unknown) => request.log.error({ err }, 'audit result not written'));
+      const error = request.streamError;
+      audit.finish(request.auditSeq, { time: new Date(), status: reply.raw.statusCode, ...(error !== undefined ? { error } : {}) }).catch((err: unknown) => request.log.error({ err }, 'audit result not written'));
     });
   });
 

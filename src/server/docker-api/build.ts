@@ -6,6 +6,7 @@ import { parseFilterJson } from '../events/filters.js';
 import { queryBool, queryString, type Query } from './query.js';
 import { requestContext } from './request-context.js';
 import type { QuotaService } from '../tenancy/quota-service.js';
+import './audit-hooks.js';
 
 /** The services build routes call (a subset of Services). */
 export interface BuildRouteServices {
@@ -90,6 +91,7 @@ export async function buildRoutes(app: FastifyInstance, opts: { services: BuildR
       const message = err instanceof BerthError && err.kind !== 'Internal' ? err.message : `internal error (request ${request.id})`;
       if (!(err instanceof BerthError) || err.kind === 'Internal') request.log.error({ err }, 'build failed');
       const code = err instanceof StepFailed ? err.code : undefined;
+      request.streamError = message;
       stream.write({ errorDetail: { ...(code !== undefined ? { code } : {}), message }, error: message });
       stream.end();
     } finally {
