@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runUp } from './up.js';
 import { tenantCommand } from './tenant-commands.js';
+import { auditCommand } from './audit-command.js';
+
+function wholeNumber(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return value;
+}
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -34,6 +41,8 @@ program
   .addOption(
     new Option('--insecure-registry <registry...>', 'registry (host:port or IPv4 CIDR) to reach without verified TLS, repeatable; loopback always is').default([]),
   )
+  .addOption(new Option('--audit-retention-days <days>', 'drop audit entries older than this (0 keeps them)').argParser(wholeNumber).default(90))
+  .addOption(new Option('--audit-max-entries <n>', 'keep at most this many audit entries, the newest (0: no limit)').argParser(wholeNumber).default(1_000_000))
   .action(
     async (options: {
       dataRoot: string;
@@ -45,11 +54,14 @@ program
       bip?: string;
       defaultAddressPool?: string[];
       dnsUpstream?: string[];
+      auditRetentionDays: number;
+      auditMaxEntries: number;
     }) => {
       await runUp(options);
     },
   );
 
 program.addCommand(tenantCommand());
+program.addCommand(auditCommand());
 
 await program.parseAsync(process.argv);

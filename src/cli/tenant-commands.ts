@@ -3,6 +3,7 @@ import { resolve, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { AdminClient, AdminError } from './admin-client.js';
 import { POLICY_RULES } from '../server/tenancy/policy.js';
+import { formatQuota, isSizeQuota, QUOTA_NAMES, type QuotaName } from '../server/tenancy/quotas.js';
 
 interface TenantView {
   Name: string;
@@ -51,6 +52,53 @@ async function writeCertFolder(dir: string, tenant: string, issued: IssuedCertif
   ];
   if (issued.Endpoints.length === 0) lines.push('', 'note: this Berth has no tcp:// listener yet; start it with -H tcp://ADDRESS:2376');
   return lines.join('\n');
+}
+
+interface QuotaOptions {
+  host: string;
+  containers?: string;
+  cpus?: string;
+  memory?: string;
+  disk?: string;
+  volumes?: string;
+  networks?: string;
+  images?: string;
+  clear?: string[];
+}
+
+interface QuotaAnswer {
+  Tenant: string;
+  Quotas: Record<string, number>;
+  Usage: Record<string, number>;
+}
+
+const quotaField = (name: QuotaName): string => name[0]!.toUpperCase() + name.slice(1);
+
+/** The admin API's quota change from the options: sizes parsed, counts checked, --clear as null. */
+function quotaChange(options: QuotaOptions): Record<string, number | null> {
+  const change: Record<string, number | null> = {};
+  for (const name of QUOTA_NAMES) {
+    const text = options[name];
+    if (text === undefined) continue;
+    const value = isSizeQuota(name) ? parseSize(text) : Number(text);
+    if (!Number.isFinite(value) || (name !== 'cpus' && !Number.isSafeInteger(value))) throw new Error(`invalid --${name} "${text}"`);
+    change[quotaField(name)] = value;
+  }
+  for (const name of options.clear ?? []) {
+    if (!(QUOTA_NAMES as readonly string[]).includes(name)) throw new Error(`unknown quota "${name}": use ${QUOTA_NAMES.join(', ')}`);
+    change[quotaField(name as QuotaName)] = null;
+  }
+  return change;
+}
+
+function quotaTable(view: QuotaAnswer): string {
+  const rows = [['QUOTA', 'LIMIT', 'IN USE']];
+  for (const name of QUOTA_NAMES) {
+    const limit = view.Quotas[quotaField(name)];
+    const use = view.Usage[quotaField(name)];
+    rows.push([name, limit === undefined ? 'unlimited' : formatQuota(name, limit), use === undefined ? '-' : formatQuota(name, use)]);
+  }
+  return table(rows);
 }
 
 function table(rows: string[][]): string {
@@ -148,6 +196,30 @@ export function tenantCommand(): Command {
             ? await client.call<TenantView>('POST', `${path}/update`, { Policy: policy })
             : await client.call<TenantView>('GET', path);
         return JSON.stringify(view.Policy, null, 2);
+      });
+    });
+
+  tenant
+    .command('quota <name>')
+    .description('set, clear or show a tenant\'s quotas and its use of them (an unset quota is unlimited)')
+    .addOption(host())
+    .option('--containers <n>', 'containers that may exist at once')
+    .option('--cpus <n>', 'CPUs, summed over the limits of every container (fractions allowed)')
+    .option('--memory <size>', 'memory, summed over the limits of every container (e.g. 4g)')
+    .option('--disk <size>', 'image layers + volume contents + container writable layers (e.g. 20g)')
+    .option('--volumes <n>', 'volumes')
+    .option('--networks <n>', 'networks of its own')
+    .option('--images <n>', 'images')
+    .option('--clear <quota...>', `quotas to make unlimited again: ${QUOTA_NAMES.join(', ')}`)
+    .action(async (name: string, options: QuotaOptions) => {
+      await act(options.host, async (client) => {
+        const change = quotaChange(options);
+        const path = `/berth/v1/tenants/${encodeURIComponent(name)}/quota`;
+        const view =
+          Object.keys(change).length > 0
+            ? await client.call<QuotaAnswer>('POST', path, change)
+            : await client.call<QuotaAnswer>('GET', path);
+        return quotaTable(view);
       });
     });
 

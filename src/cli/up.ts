@@ -28,7 +28,10 @@ import type { ContainerRecord } from '../server/containers/model.js';
 import { listenOn, parseListenAddress } from './listen.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
-import { enforceCreatePolicy, enforceRegistryPolicy } from '../server/tenancy/policy.js';
+import { QuotaService } from '../server/tenancy/quota-service.js';
+import { quotaUsageSources } from '../server/tenancy/quota-sources.js';
+import { openAuditLog } from './audit-log-setup.js';
+import { DEFAULT_POLICY, enforceCreatePolicy, enforceRegistryPolicy } from '../server/tenancy/policy.js';
 import { isHostNetworkDomain, splitRepository } from '../server/registry/endpoint.js';
 import { parseReference } from '../server/images/reference.js';
 import { discardProgress } from '../server/registry/progress.js';
@@ -50,6 +53,10 @@ export interface UpOptions {
   tlsSan?: string[];
   /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
   allow32bitSyscalls?: boolean;
+  /** Audit retention: entries older than this many days go (0 keeps them). */
+  auditRetentionDays?: number;
+  /** Audit retention: at most this many entries are kept (0: no limit). */
+  auditMaxEntries?: number;
 }
 
 /**
@@ -188,7 +195,13 @@ export async function runUp(options: UpOptions): Promise<void> {
   const tenantEndpoints = addresses.flatMap((a) =>
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints };
+  const quotas = new QuotaService({
+    sources: quotaUsageSources({ store, volumes, networks, images, system }),
+    quotasOf: (tenant) => tenants!.quotasOf(tenant),
+    defaultMemoryOf: (tenant) => tenants!.policyOf(tenant)?.defaultMemory ?? DEFAULT_POLICY.defaultMemory,
+  });
+  const audit = openAuditLog(dataRoot, options, logger);
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints, quotas, audit: audit.log };
 
   await networks.load();
   await networking.load();
@@ -229,6 +242,8 @@ export async function runUp(options: UpOptions): Promise<void> {
     await app.close().catch(() => undefined);
     await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
     await Promise.resolve(events.close()).catch(() => undefined);
+    audit.close();
+    await audit.log.close().catch(() => undefined);
     await store.close();
     process.exit(0);
   };

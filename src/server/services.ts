@@ -9,6 +9,8 @@ import type { BuildService } from './build/build-service.js';
 import type { VolumeService } from './volumes/volume-service.js';
 import type { NetworkService } from './networks/network-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
+import type { QuotaService } from './tenancy/quota-service.js';
+import type { AuditLog } from './audit/audit-log.js';
 
 /**
  * Everything the Docker API may call. Handlers reach the platform only through these
@@ -29,6 +31,10 @@ export interface Services {
   volumes: VolumeService;
   networks: NetworkService;
   tenants: TenantService;
+  /** Tenant quotas, checked around the requests that add to a tenant's use. */
+  quotas: QuotaService;
+  /** Every mutating call, for the operator (written by the API's audit hooks). */
+  audit: AuditLog;
   /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
   tenantEndpoints: string[];
 }

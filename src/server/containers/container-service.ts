@@ -21,7 +21,9 @@ import type { ContainerNetworking } from '../networks/types.js';
 import { matchesNetworkFilters } from '../networks/container-filters.js';
 import { labelMatches, parseFilters } from '../list-filters.js';
 
-const KIND = 'container';
+/** The Store kind of container records (quotas count them straight from the store). */
+export const CONTAINER_KIND = 'container';
+const KIND = CONTAINER_KIND;
 
 /**
  * Per-phase timings of one operation, logged at debug when BERTH_TRACE=1 (for finding where a

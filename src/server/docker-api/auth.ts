@@ -35,7 +35,7 @@ export function installAuthentication(app: FastifyInstance, tenants: TenantServi
  */
 const serials = new WeakMap<TLSSocket, string>();
 
-function peerSerial(socket: TLSSocket): string | undefined {
+export function peerSerial(socket: TLSSocket): string | undefined {
   let serial = serials.get(socket);
   if (serial === undefined) {
     serial = socket.getPeerCertificate().serialNumber;

@@ -1,14 +1,18 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, invalidArgument, notImplemented } from '../../common/errors.js';
 import type { BuildService } from '../build/build-service.js';
 import { StepFailed, type BuildOptions } from '../build/types.js';
 import { parseFilterJson } from '../events/filters.js';
 import { queryBool, queryString, type Query } from './query.js';
 import { requestContext } from './request-context.js';
+import type { QuotaService } from '../tenancy/quota-service.js';
+import './audit-hooks.js';
 
 /** The services build routes call (a subset of Services). */
 export interface BuildRouteServices {
   builds: BuildService;
+  /** Tenant quotas on images and disk (absent in tests of the build routes alone). */
+  quotas?: Pick<QuotaService, 'guardImageAdd'>;
 }
 
 const contextOf = requestContext;
@@ -63,7 +67,9 @@ export function parseBuildQuery(query: unknown): BuildOptions {
  * BuildPrune and ImageCommit.
  */
 export async function buildRoutes(app: FastifyInstance, opts: { services: BuildRouteServices }): Promise<void> {
-  const { builds } = opts.services;
+  const { builds, quotas } = opts.services;
+  const guardImageAdd = <T>(request: FastifyRequest, operation: string, add: () => Promise<T>): Promise<T> =>
+    quotas ? quotas.guardImageAdd(contextOf(request), operation, undefined, add) : add();
 
   // ImageBuild: the body is the context tar. Errors before the first message are ordinary
   // error responses; later ones end the stream as Docker's {"errorDetail", "error"} message.
@@ -76,13 +82,16 @@ export async function buildRoutes(app: FastifyInstance, opts: { services: BuildR
     reply.raw.on('close', onClose);
     const stream = new MessageStream(reply);
     try {
-      await builds.build(contextOf(request), request.raw, options, { stream: (text) => stream.write({ stream: text }), aux: (id) => stream.write({ aux: { ID: id } }) }, abort.signal);
+      await guardImageAdd(request, 'build', () =>
+        builds.build(contextOf(request), request.raw, options, { stream: (text) => stream.write({ stream: text }), aux: (id) => stream.write({ aux: { ID: id } }) }, abort.signal),
+      );
       stream.end();
     } catch (err) {
       if (!stream.started) throw err;
       const message = err instanceof BerthError && err.kind !== 'Internal' ? err.message : `internal error (request ${request.id})`;
       if (!(err instanceof BerthError) || err.kind === 'Internal') request.log.error({ err }, 'build failed');
       const code = err instanceof StepFailed ? err.code : undefined;
+      request.streamError = message;
       stream.write({ errorDetail: { ...(code !== undefined ? { code } : {}), message }, error: message });
       stream.end();
     } finally {
@@ -106,7 +115,7 @@ export async function buildRoutes(app: FastifyInstance, opts: { services: BuildR
     const tag = queryString(request.query, 'tag');
     const comment = queryString(request.query, 'comment');
     const author = queryString(request.query, 'author');
-    const id = await builds.commit(contextOf(request), {
+    const id = await guardImageAdd(request, 'commit', () => builds.commit(contextOf(request), {
       container,
       ...(repo ? { repo } : {}),
       ...(tag ? { tag } : {}),
@@ -114,7 +123,7 @@ export async function buildRoutes(app: FastifyInstance, opts: { services: BuildR
       ...(author ? { author } : {}),
       pause: queryBool(request.query, 'pause', true),
       changes: queryList(request.query, 'changes'),
-    });
+    }));
     return reply.code(201).type('application/json').send(Buffer.from(`${JSON.stringify({ Id: id })}\n`));
   });
 }

@@ -37,7 +37,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
       throw invalidArgument(`image platform ${platform} does not match the host platform linux/amd64`);
     }
     const body = admitCreate(opts.services, request, (request.body ?? {}) as Record<string, unknown>);
-    const result = await containers.create(requestContext(request), name, body as CreateBody);
+    const ctx = requestContext(request);
+    const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody));
     return reply.code(201).send(result);
   });
 
@@ -96,7 +97,9 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     const body = request.body;
     if (typeof body !== 'object' || body === null) throw invalidArgument('invalid request body: a JSON object is required');
     checkUpdateShape(body as Record<string, unknown>);
-    return containers.update(requestContext(request), request.params.id, admitUpdate(opts.services, request, body as Record<string, unknown>));
+    const admitted = admitUpdate(opts.services, request, body as Record<string, unknown>);
+    const ctx = requestContext(request);
+    return opts.services.quotas.guardContainerUpdate(ctx, request.params.id, admitted, () => containers.update(ctx, request.params.id, admitted));
   });
 
   // ContainerDelete

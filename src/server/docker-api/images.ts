@@ -18,6 +18,8 @@ export interface ImageRouteServices {
   registry?: RegistryService;
   /** Tenant policies for registry admission (absent in tests of the image routes alone). */
   tenants?: Pick<Services['tenants'], 'policyOf'>;
+  /** Tenant quotas on images and disk (absent in tests of the image routes alone). */
+  quotas?: Pick<Services['quotas'], 'guardImageAdd'>;
 }
 
 const registryAuthOf = (request: FastifyRequest): string | undefined => {
@@ -83,7 +85,9 @@ function fullConfig(config: Record<string, unknown> | null | undefined): Record<
  * that take a name are wildcards and the operation is read from the path's last segment.
  */
 export async function imageRoutes(app: FastifyInstance, opts: { services: ImageRouteServices }): Promise<void> {
-  const { images, registry, tenants } = opts.services;
+  const { images, registry, tenants, quotas } = opts.services;
+  const guardImageAdd = <T>(request: FastifyRequest, operation: string, pullRef: string | undefined, add: () => Promise<T>): Promise<T> =>
+    quotas ? quotas.guardImageAdd(contextOf(request), operation, pullRef, add) : add();
 
   const list = async (request: FastifyRequest): Promise<unknown> => {
     const filters: Record<string, readonly string[]> = { ...parseFilterJson(queryString(request.query, 'filters')) };
@@ -153,7 +157,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
 
   // ImageLoad
   app.post('/images/load', async (request, reply) => {
-    const lines = await images.load(contextOf(request), request.raw);
+    const lines = await guardImageAdd(request, 'load', undefined, () => images.load(contextOf(request), request.raw));
     const body = lines.map((line) => `${JSON.stringify({ stream: `${line}\n` })}\n`).join('');
     // A Buffer, so fastify leaves the content type exactly "application/json": the CLI reads
     // the body as a JSON message stream only then (a charset parameter makes it print raw).
@@ -173,15 +177,18 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
         registryAuth: registryAuthOf(request),
       };
       if (tenants !== undefined) admitRegistry(tenants, request, fromImage);
-      return streamProgress(request, reply, (sink) => registry.pull(contextOf(request), options, sink));
+      const pullRef = options.tag ? `${fromImage}:${options.tag}` : fromImage;
+      return guardImageAdd(request, 'pull', pullRef, () => streamProgress(request, reply, (sink) => registry.pull(contextOf(request), options, sink)));
     }
     if (fromSrc !== '-') throw notImplemented('importing from a URL is not supported; pipe the archive to docker import -');
-    const id = await images.import(contextOf(request), request.raw, {
-      repo: queryString(request.query, 'repo') || undefined,
-      tag: queryString(request.query, 'tag') || undefined,
-      changes: queryList(request.query, 'changes'),
-      message: queryString(request.query, 'message') || undefined,
-    });
+    const id = await guardImageAdd(request, 'import', undefined, () =>
+      images.import(contextOf(request), request.raw, {
+        repo: queryString(request.query, 'repo') || undefined,
+        tag: queryString(request.query, 'tag') || undefined,
+        changes: queryList(request.query, 'changes'),
+        message: queryString(request.query, 'message') || undefined,
+      }),
+    );
     return reply.type('application/json').send(Buffer.from(`${JSON.stringify({ status: id })}\n`));
   });
 

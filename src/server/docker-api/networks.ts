@@ -23,7 +23,9 @@ export async function networkRoutes(app: FastifyInstance, opts: { services: Serv
 
   // NetworkCreate
   app.post('/networks/create', async (request, reply) => {
-    const result = await networks.create(requestContext(request), objectBody(request.body));
+    const body = objectBody(request.body);
+    const ctx = requestContext(request);
+    const result = await opts.services.quotas.guardNetworkCreate(ctx, () => networks.create(ctx, body));
     return reply.code(201).send(result);
   });
 

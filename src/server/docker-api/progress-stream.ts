@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError } from '../../common/errors.js';
 import type { ProgressMessage, ProgressSink } from '../registry/progress.js';
+import './audit-hooks.js';
 
 /**
  * Runs a long operation that reports Docker JSON progress (pull, push) and streams it as the
@@ -32,6 +33,7 @@ export async function streamProgress(request: FastifyRequest, reply: FastifyRepl
     if (!started) throw err;
     const message = err instanceof BerthError ? err.message : `internal error (request ${request.id})`;
     if (!(err instanceof BerthError) || err.kind === 'Internal') request.log.error({ err }, 'streamed operation failed');
+    request.streamError = message;
     if (!raw.destroyed) raw.end(`${JSON.stringify({ errorDetail: { message }, error: message })}\n`);
     return;
   }

@@ -18,6 +18,9 @@ import { networkRoutes } from './networks.js';
 import { installAuthentication } from './auth.js';
 import { tenantAdminRoutes } from '../admin-api/tenants.js';
 import { registryLoginRoutes } from './registry-login.js';
+import { installAudit } from './audit-hooks.js';
+import { quotaAdminRoutes } from '../admin-api/quotas.js';
+import { auditAdminRoutes } from '../admin-api/audit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -161,6 +164,7 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   app.setErrorHandler(dockerErrorHandler);
   // First of the per-request hooks after the version check: nothing runs for an unknown client.
   installAuthentication(app, services.tenants);
+  installAudit(app, services.audit);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ message: `page not found` });
     request.log.debug({ url: request.url }, 'no route');
@@ -176,5 +180,7 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
   await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(quotaAdminRoutes, { tenants: services.tenants, quotas: services.quotas, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(auditAdminRoutes, { audit: services.audit, logLevel: ROUTE_LOG_LEVEL });
   return app;
 }

@@ -4,6 +4,8 @@ import { requestContext } from './request-context.js';
 import type { EventService, EventSubscription } from '../events/event-service.js';
 import { parseFilterJson } from '../events/filters.js';
 import type { SystemService } from '../system/system-service.js';
+import type { QuotaService } from '../tenancy/quota-service.js';
+import { quotaLabels } from '../tenancy/quotas.js';
 
 /**
  * The services system routes call. `Services` (src/server/services.ts) is a superset, so
@@ -12,6 +14,8 @@ import type { SystemService } from '../system/system-service.js';
 export interface SystemRouteServices {
   events: EventService;
   system: SystemService;
+  /** A tenant's quotas, shown in /info (absent in tests of the system routes alone). */
+  quotas?: Pick<QuotaService, 'usage'>;
 }
 
 const contextOf = requestContext;
@@ -60,7 +64,13 @@ export async function systemRoutes(app: FastifyInstance, opts: { services: Syste
   app.get('/version', async () => system.version());
 
   // SystemInfo
-  app.get('/info', async (request) => system.info(contextOf(request)));
+  app.get('/info', async (request) => {
+    const info = await system.info(contextOf(request));
+    // A tenant reads its quotas and their use as daemon labels (docker info prints them).
+    if (!opts.services.quotas) return info;
+    const { quotas, usage } = await opts.services.quotas.usage(contextOf(request));
+    return { ...info, Labels: [...info.Labels, ...quotaLabels(quotas, usage)] };
+  });
 
   // SystemDataUsage
   app.get<{ Querystring: { type?: string[] } }>('/system/df', { schema: { querystring: dfQuery } }, async (request) =>

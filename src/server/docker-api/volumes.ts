@@ -17,7 +17,9 @@ export async function volumeRoutes(app: FastifyInstance, opts: { services: Servi
   // VolumeCreate
   app.post('/volumes/create', async (request, reply) => {
     admitVolumeCreate(opts.services, request, request.body);
-    const view = await volumes.create(requestContext(request), (request.body ?? {}) as VolumeCreateBody);
+    const body = (request.body ?? {}) as VolumeCreateBody;
+    const ctx = requestContext(request);
+    const view = await opts.services.quotas.guardVolumeCreate(ctx, typeof body.Name === 'string' ? body.Name : undefined, () => volumes.create(ctx, body));
     return reply.code(201).send(view);
   });
 

@@ -5,6 +5,7 @@ import type { Store, Stored } from '../store/store.js';
 import type { CertificateAuthority, IssuedCertificate } from './pki.js';
 import { normaliseSerial } from './pki.js';
 import { DEFAULT_POLICY, validatePolicyAllow, type TenantPolicy } from './policy.js';
+import { applyQuotaChange, quotasView, type QuotaChange, type QuotasView, type TenantQuotas } from './quotas.js';
 
 /**
  * Tenants and their credentials. The operator manages them (berth tenant ..., the admin API on
@@ -30,6 +31,8 @@ export interface TenantRecord {
   requireToken?: boolean;
   /** What the operator loosened and the default limits; absent fields take DEFAULT_POLICY's. */
   policy?: Partial<TenantPolicy>;
+  /** The operator's ceilings; an absent one is unlimited. */
+  quotas?: TenantQuotas;
 }
 
 export type CredentialKind = 'certificate' | 'token';
@@ -53,6 +56,7 @@ export interface TenantView {
   CreatedAt: string;
   RequireToken: boolean;
   Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
+  Quotas: QuotasView;
   Credentials: CredentialView[];
 }
 
@@ -132,7 +136,10 @@ export class TenantService {
     return this.view(this.tenant(name));
   }
 
-  async update(name: string, change: { state?: TenantState; requireToken?: boolean; policy?: Partial<TenantPolicy> }): Promise<TenantView> {
+  async update(
+    name: string,
+    change: { state?: TenantState; requireToken?: boolean; policy?: Partial<TenantPolicy>; quotas?: QuotaChange },
+  ): Promise<TenantView> {
     const current = this.tenant(name);
     if (change.policy?.allow) validatePolicyAllow(change.policy.allow);
     for (const key of ['defaultMemory', 'defaultPidsLimit'] as const) {
@@ -147,6 +154,7 @@ export class TenantService {
       ...(change.state !== undefined ? { state: change.state } : {}),
       ...(change.requireToken !== undefined ? { requireToken: change.requireToken } : {}),
       ...(change.policy !== undefined ? { policy: { ...current.value.policy, ...change.policy } } : {}),
+      ...(change.quotas !== undefined ? { quotas: applyQuotaChange(current.value.quotas, change.quotas) } : {}),
     };
     if (JSON.stringify(value) === JSON.stringify(current.value)) return this.view(current);
     const updated = await this.store.update<TenantRecord>(this.admin, TENANT_KIND, name, { value, expectedRevision: current.revision });
@@ -256,6 +264,12 @@ export class TenantService {
     return { ...DEFAULT_POLICY, ...(record?.value.policy ?? {}) };
   }
 
+  /** A tenant's quotas; undefined for the operator and for a tenant without any. */
+  quotasOf(tenant: string): TenantQuotas | undefined {
+    const quotas = this.tenants.get(tenant)?.value.quotas;
+    return quotas && Object.keys(quotas).length > 0 ? quotas : undefined;
+  }
+
   private tenant(name: string): Stored<TenantRecord> {
     const record = this.tenants.get(name);
     if (!record) throw notFound(`No such tenant: ${name}`);
@@ -282,6 +296,7 @@ export class TenantService {
         const p = this.policyOf(record.id)!;
         return { Allow: p.allow, DefaultMemory: p.defaultMemory, DefaultPidsLimit: p.defaultPidsLimit };
       })(),
+      Quotas: quotasView(record.value.quotas ?? {}),
       Credentials: this.credentialsOf(record.id)
         .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
         .map(credentialView),
