@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { runUp } from './up.js';
 import { tenantCommand } from './tenant-commands.js';
+import { imageCommand } from './image-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -51,5 +52,6 @@ program
   );
 
 program.addCommand(tenantCommand());
+program.addCommand(imageCommand());
 
 await program.parseAsync(process.argv);
