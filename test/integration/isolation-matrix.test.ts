@@ -84,6 +84,8 @@ interface Row {
   sendOnce?: boolean;
   /** For a create: start the created container too; the start's answer is what is compared. */
   thenStart?: boolean;
+  /** Removes what the row made in the prober's own scope, so the next call starts alike. */
+  cleanup?: (r: Refs, p: Prober) => Promise<unknown>;
 }
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -156,6 +158,31 @@ const ROWS: Row[] = [
   { what: 'create --network container:', method: 'POST', path: () => '/containers/create', body: (r) => ({ Image: BUSYBOX_IMAGE, HostConfig: { NetworkMode: `container:${r.c}` } }), thenStart: true },
   { what: 'create --ipc container:', method: 'POST', path: () => '/containers/create', body: (r) => ({ Image: BUSYBOX_IMAGE, HostConfig: { IpcMode: `container:${r.c}` } }), noControl: true },
   { what: 'create --pid container:', method: 'POST', path: () => '/containers/create', body: (r) => ({ Image: BUSYBOX_IMAGE, HostConfig: { PidMode: `container:${r.c}` } }), noControl: true },
+  // A name is unique per tenant only: taking the owner's names must work, and say nothing.
+  {
+    what: "create a container under the owner's name",
+    method: 'POST',
+    path: (r) => `/containers/create?name=${r.c}`,
+    body: () => ({ Image: BUSYBOX_IMAGE, Cmd: ['true'] }),
+    kinds: ['name'],
+  },
+  {
+    what: "create a volume under the owner's name",
+    method: 'POST',
+    path: () => '/volumes/create',
+    body: (r) => ({ Name: r.v }),
+    kinds: ['name'],
+    cleanup: (r, p) => p.caller.call('DELETE', `/volumes/${r.v}`),
+  },
+  {
+    what: "create a network under the owner's name",
+    method: 'POST',
+    path: () => '/networks/create',
+    body: (r) => ({ Name: r.n }),
+    kinds: ['name'],
+    cleanup: (r, p) => p.caller.call('DELETE', `/networks/${r.n}`),
+  },
+  { what: 'tag under the owner\'s image name', method: 'POST', path: (r) => `/images/${BUSYBOX_IMAGE}/tag?repo=${r.repo}&tag=v1`, kinds: ['name'], cleanup: (r, p) => p.caller.call('DELETE', `/images/${r.repo}:v1`), noControl: true },
   { what: 'commit', method: 'POST', path: (r) => `/commit?container=${q(r.s)}&repo=matrix-stolen&tag=x` },
   {
     what: 'build FROM',
@@ -164,6 +191,17 @@ const ROWS: Row[] = [
     body: async (r) => tarOf({ Dockerfile: `FROM ${r.i}\nRUN true\n` }),
     contentType: 'application/x-tar',
     timeoutMs: 20_000,
+  },
+  {
+    // The owner's own build steps: a cache hit would hand over the owner's layer (and tell the
+    // prober that the owner ran the step).
+    what: "build of the owner's exact steps (build cache)",
+    method: 'POST',
+    path: () => '/build?t=matrix-stolen-cache',
+    body: async (r) => tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo ${r.l} > /built\n` }),
+    contentType: 'application/x-tar',
+    timeoutMs: 30_000,
+    kinds: ['name'],
   },
   { what: 'network connect (prober container to owner network)', method: 'POST', path: (r) => `/networks/${r.n}/connect`, body: (_r, p) => ({ Container: p.container }) },
   { what: 'network connect (owner container to prober network)', method: 'POST', path: (_r) => '/networks/PROBER_NET/connect', body: (r) => ({ Container: r.c }) },
@@ -245,7 +283,8 @@ function normalise(answer: ApiAnswer, refs: Refs): string {
   let body = answer.body;
   const pairs = Object.entries(refs).sort((a, b) => b[1].length - a[1].length);
   for (const [role, value] of pairs) body = body.split(value).join(`<${role}>`);
-  // Ids the server mints (a created container, a build step) differ between any two calls.
+  // Ids the server mints (a created container, a build step) and times differ between any two calls.
+  body = body.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>');
   body = body.replace(/\b[0-9a-f]{64}\b/g, '<minted>').replace(/\b[0-9a-f]{12}\b/g, '<minted12>');
   return `${answer.status} ${body}`;
 }
@@ -348,12 +387,13 @@ async function probe(owner: World, prober: Prober, control = false): Promise<str
         });
         // A create that succeeded (for the ghost as much as the owner's object) leaves the
         // prober a container: remove it so the next row starts from the same state.
-        if (row.method === 'POST' && path === '/containers/create' && answer.status === 201) {
+        if (row.method === 'POST' && path.startsWith('/containers/create') && answer.status === 201) {
           const id = (JSON.parse(answer.body) as { Id: string }).Id;
           const started = row.thenStart ? await prober.caller.call('POST', `/containers/${id}/start`) : undefined;
           await prober.caller.call('DELETE', `/containers/${id}?force=1`);
           if (started) return normalise(started, refs).replaceAll(id, '<created>');
         }
+        if (row.cleanup) await row.cleanup(refs, prober);
         return normalise(answer, refs);
       };
       if (row.sendOnce) {
@@ -373,24 +413,14 @@ async function probe(owner: World, prober: Prober, control = false): Promise<str
 
 /** The prober's own lists hold none of the owner's ids or names. */
 async function assertListsClean(owner: World, prober: Prober): Promise<void> {
-  const secrets = [
-    owner.running.id,
-    owner.running.name,
-    owner.stopped.id,
-    owner.stopped.name,
-    owner.image.id,
-    owner.image.repo,
-    owner.volume,
-    owner.network.id,
-    owner.network.name,
-    owner.exec,
-    `${owner.prefix}-busybox`,
-    `${owner.prefix}-built`,
-    ...owner.buildCacheIds,
-  ];
+  const ids = [owner.running.id, owner.stopped.id, owner.image.id, owner.network.id, owner.exec, ...owner.buildCacheIds];
+  const names = [owner.running.name, owner.stopped.name, owner.image.repo, owner.volume, owner.network.name, `${owner.prefix}-busybox`, `${owner.prefix}-built`];
   for (const path of ['/containers/json?all=1&size=1', '/images/json?all=1', '/volumes', '/networks', `/events?since=0&until=${nowSeconds()}`, '/system/df', '/info']) {
     const answer = await prober.caller.call('GET', path);
     assert.equal(answer.status, 200, `${prober.caller.who} GET ${path}: ${answer.body}`);
+    // The prober itself made (and removed) objects under the owner's names: its own events
+    // name them, so events are checked by id only.
+    const secrets = path.startsWith('/events') ? ids : [...ids, ...names];
     for (const secret of secrets) assert.ok(!answer.body.includes(secret), `${prober.caller.who} GET ${path} shows ${owner.caller.who}'s ${secret}`);
   }
   const info = JSON.parse((await prober.caller.call('GET', '/info')).body) as { Containers: number; Images: number };
@@ -445,7 +475,28 @@ describe('isolation matrix: tenants A and B and the operator', () => {
     });
   }
 
+  test("a live event stream of B carries nothing of what A does meanwhile", async () => {
+    const since = Math.floor(Date.now() / 1000);
+    const stream = b.call('GET', `/events?since=${since}`, { timeoutMs: 6000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const id = (await dockerOk(a.env, ['run', '-d', '--name', 'mx-a-live', '--network', 'mx-a-net', '-v', 'mx-a-live-vol:/v', BUSYBOX_IMAGE, 'sleep', '60'])).trim();
+    await dockerOk(a.env, ['exec', id, 'true']);
+    await dockerOk(a.env, ['rm', '-f', '-v', id]);
+    await dockerOk(a.env, ['volume', 'rm', 'mx-a-live-vol']);
+    await dockerOk(a.env, ['tag', BUSYBOX_IMAGE, 'mx-a-live:1']);
+    await dockerOk(a.env, ['rmi', 'mx-a-live:1']);
+    const answer = await stream;
+    // The stream never ends by itself: the caller gives up after its timeout.
+    assert.match(answer.body, /^timed out after 6000 ms \(status 200, 0 bytes so far\)$/, answer.body);
+    // A's own stream of the same span did see it all, so B's silence means something.
+    const own = await a.caller.call('GET', `/events?since=${since}&until=${nowSeconds()}`);
+    for (const action of ['create', 'start', 'exec_create', 'destroy', 'tag', 'untag']) assert.match(own.body, new RegExp(`"Action":"${action}`), action);
+  });
+
   test('control: the owner itself reaches its objects through every row that does not change them', async () => {
+    // A, probing the operator, pruned its own build cache (a row of the matrix): build it again.
+    const rebuilt = await a.caller.call('POST', `/build?t=${a.prefix}-built`, { body: await tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo ${a.prefix} > /built\n` }), timeoutMs: 60_000 });
+    assert.equal(rebuilt.status, 200, rebuilt.body);
     const differences = await probe(a, aProber, true);
     assert.deepEqual(differences, [], differences.join('\n'));
   });
