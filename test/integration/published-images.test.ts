@@ -148,6 +148,9 @@ describe('published base images', () => {
     const published = await docker(operator, ['rmi', BASE]);
     assert.notEqual(published.code, 0);
     assert.match(published.stderr, /image is published to tenants \(berth image unpublish it first\)/);
+    // Nor does the operator's prune take it, though no container of the operator's uses it.
+    await dockerOk(operator, ['image', 'prune', '-a', '-f']);
+    assert.equal((await dockerOk(operator, ['image', 'inspect', '--format', '{{.Id}}', BASE])).trim(), baseId);
 
     assert.match(await t.berthOk(['image', 'unpublish', BASE]), /^unpublished: berth-base\/tools:1/);
     assert.equal((await t.berthOk(['image', 'ls', '-q'])).trim(), '');
@@ -179,6 +182,8 @@ describe('published base images', () => {
   });
 
   test('publication survives a SIGKILL of Berth', async () => {
+    // The operator's prune above took its busybox.
+    await dockerOk(operator, ['load', '-i', await busyboxImageTar()]);
     await dockerOk(operator, ['build', '-q', '-t', 'berth-base/kept:1', await context(`FROM ${BUSYBOX_IMAGE}\nRUN echo kept > /etc/kept\n`)]);
     await dockerOk(operator, ['build', '-q', '-t', 'berth-base/withdrawn:1', await context(`FROM ${BUSYBOX_IMAGE}\nRUN echo withdrawn > /etc/withdrawn\n`)]);
     await t.berthOk(['image', 'publish', 'berth-base/kept:1']);
