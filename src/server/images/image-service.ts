@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { RequestContext } from '../../common/context.js';
+import { OPERATOR_TENANT, type RequestContext } from '../../common/context.js';
 import { conflict, forbidden, invalidArgument, isKind, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { writeImageArchive, type ArchiveImage } from '../../agent/images/archive-writer.js';
@@ -21,7 +21,6 @@ import { matchImageFilters, parseImageFilters, pruneFilters, type ImageFilters }
 import type { DfImage } from '../system/types.js';
 import type { ImageResolver, ImageUsage, ResolvedImage } from './types.js';
 import { PublishedImages } from './published-images.js';
-import { OPERATOR_TENANT } from '../../common/context.js';
 
 /** An image's content as stored: config digest, layers and their sizes. */
 export interface HeldImage {
