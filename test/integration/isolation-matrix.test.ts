@@ -14,6 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
@@ -299,7 +300,10 @@ async function makeWorld(caller: ApiCaller, env: NodeJS.ProcessEnv, prefix: stri
   const imageId = (await dockerOk(env, ['commit', '-c', `LABEL matrix.owner=${prefix}`, stoppedId, `${prefix}-img:v1`])).trim();
   // The running container uses the owner's own image (so `ancestor=` and rmi conflicts apply).
   const runningId = (
-    await dockerOk(env, ['run', '-d', ...label, '--name', `${prefix}-run`, '-v', `${prefix}-vol:/data`, '--network', `${prefix}-net`, `${prefix}-img:v1`, 'sleep', '3600'])
+    await dockerOk(env, [
+      'run', '-d', ...label, '--name', `${prefix}-run`, '-v', `${prefix}-vol:/data`, '--network', `${prefix}-net`, `${prefix}-img:v1`,
+      'sh', '-c', `echo ${prefix}-secret > /data/secret && exec sleep 3600`,
+    ])
   ).trim();
   await dockerOk(env, ['tag', BUSYBOX_IMAGE, `${prefix}-busybox:mine`]);
   const created = await caller.call('POST', `/containers/${runningId}/exec`, { body: { Cmd: ['true'] } });
@@ -348,11 +352,12 @@ async function snapshot(world: World): Promise<Record<string, unknown>> {
     return JSON.parse(answer.body) as unknown;
   };
   const label = q({ label: [`matrix.owner=${world.prefix}`] });
+  const volume = await get(`/volumes/${world.volume}`);
   return {
     running: await get(`/containers/${world.running.id}/json`),
     stopped: await get(`/containers/${world.stopped.id}/json`),
     image: await get(`/images/${world.image.id}/json`),
-    volume: await get(`/volumes/${world.volume}`),
+    volume,
     network: await get(`/networks/${world.network.id}`),
     exec: await get(`/exec/${world.exec}/json`),
     // Status is a human duration ("Up 3 seconds") that moves on by itself.
@@ -362,6 +367,12 @@ async function snapshot(world: World): Promise<Record<string, unknown>> {
     networks: await get(`/networks?filters=${label}`),
     buildCache: ((await get('/system/df')) as { BuildCache: unknown }).BuildCache,
     marker: (await world.caller.call('GET', `/containers/${world.running.id}/archive?path=/tmp`)).body.includes('planted.txt'),
+    // The volume's data, not only its record (read on the host: a same-named volume of the
+    // prober must be another directory, and removing it must leave this one).
+    volumeData: await readFile(join((volume as { Mountpoint: string }).Mountpoint, 'secret'), 'utf8').then(
+      (text) => text === `${world.prefix}-secret\n`,
+      () => false,
+    ),
   };
 }
 
@@ -463,6 +474,7 @@ describe('isolation matrix: tenants A and B and the operator', () => {
       const owner = ownerOf();
       const prober = proberOf();
       const before = await snapshot(owner);
+      assert.equal(before.volumeData, true, "the owner's volume holds its data");
       const differences = await probe(owner, prober);
       assert.deepEqual(differences, [], `${differences.length} endpoints tell the owner's objects apart:\n${differences.join('\n')}`);
       const afterwards = await snapshot(owner);
@@ -499,6 +511,13 @@ describe('isolation matrix: tenants A and B and the operator', () => {
     assert.equal(rebuilt.status, 200, rebuilt.body);
     const differences = await probe(a, aProber, true);
     assert.deepEqual(differences, [], differences.join('\n'));
+  });
+
+  test("B's volume under A's volume name is B's own, empty one, and removing it leaves A's data", async () => {
+    const ls = await dockerOk(bProber.env, ['run', '--rm', '-v', `${a.volume}:/data`, BUSYBOX_IMAGE, 'ls', '-A', '/data']);
+    assert.equal(ls, '');
+    await dockerOk(bProber.env, ['volume', 'rm', a.volume]);
+    assert.equal(await dockerOk(a.env, ['exec', a.running.id, 'cat', '/data/secret']), `${a.prefix}-secret\n`);
   });
 
   test("tenant B's lists show none of A's or the operator's objects", async () => {
