@@ -142,6 +142,11 @@ describe('published base images', () => {
       if (name === 'writer') assert.equal(await readFile(join(upper, 'etc/base-release'), 'utf8'), 'acme\n');
       else await assert.rejects(readFile(join(upper, 'etc/base-release')), /ENOENT/);
     }
+    // docker commit of a container of a published image: acme's own image, on the shared layers.
+    await dockerOk(acme, ['commit', 'writer', 'acme/committed:1']);
+    assert.equal(await run(acme, 'acme/committed:1', 'cat', '/etc/base-release'), 'acme\n');
+    assert.equal(await run(globex, BASE, 'cat', '/etc/base-release'), 'base\n');
+    assert.match((await docker(globex, ['image', 'inspect', 'acme/committed:1'])).stderr, /No such image/);
   });
 
   test('unpublishing refuses new containers, keeps running ones; the operator cannot delete what tenants run', async () => {
