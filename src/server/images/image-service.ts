@@ -149,13 +149,21 @@ export class ImageService implements ImageResolver {
    * shadows a published one.
    */
   private async locate(ctx: RequestContext, ref: string): Promise<{ stored: Stored<ImageRecord>; published: boolean }> {
-    const own = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
-    const published = (await this.published.visibleTo(ctx, own)).map((v) => v.stored);
-    const hitOf = (stored: Stored<ImageRecord>): { stored: Stored<ImageRecord>; published: boolean } => ({ stored, published: !own.includes(stored) });
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
-      const hit = own.find((r) => r.id === full[1]) ?? published.find((r) => r.id === full[1]);
-      if (hit) return hitOf(hit);
+      const own = await this.opts.store.get<ImageRecord>(ctx, IMAGE_KIND, full[1]!).catch((err: unknown) => {
+        if (isKind(err, 'NotFound')) return undefined;
+        throw err;
+      });
+      if (own) return { stored: own, published: false };
+    }
+    const own = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
+    // Published images matter only where the tenant's own miss: read them then, once.
+    let visible: Stored<ImageRecord>[] | undefined;
+    const published = async (): Promise<Stored<ImageRecord>[]> => (visible ??= (await this.published.visibleTo(ctx, own)).map((v) => v.stored));
+    if (full) {
+      const hit = (await published()).find((r) => r.id === full[1]);
+      if (hit) return { stored: hit, published: true };
       throw notFound(`No such image: ${ref}`);
     }
     let parsed: ImageReference | undefined;
@@ -169,15 +177,17 @@ export class ImageService implements ImageResolver {
         parsed.digest !== undefined && parsed.tag === undefined
           ? all.find((r) => r.value.repoDigests.includes(`${parsed.name}@${parsed.digest}`))
           : all.find((r) => r.value.repoTags.includes(familiarTagged(parsed)));
-      const hit = byReference(own) ?? byReference(published);
-      if (hit) return hitOf(hit);
+      const mine = byReference(own);
+      if (mine) return { stored: mine, published: false };
+      const theirs = byReference(await published());
+      if (theirs) return { stored: theirs, published: true };
     }
     const prefix = /^(?:sha256:)?([0-9a-f]{1,63})$/.exec(ref);
     if (prefix) {
       const ownIds = new Set(own.map((r) => r.id));
-      const matches = [...own, ...published.filter((r) => !ownIds.has(r.id))].filter((r) => r.id.startsWith(prefix[1]!));
+      const matches = [...own, ...(await published()).filter((r) => !ownIds.has(r.id))].filter((r) => r.id.startsWith(prefix[1]!));
       if (matches.length > 1) throw invalidArgument(`multiple IDs found with provided prefix: ${ref}`);
-      if (matches.length === 1) return hitOf(matches[0]!);
+      if (matches.length === 1) return { stored: matches[0]!, published: !ownIds.has(matches[0]!.id) };
     }
     throw notFound(`No such image: ${parsed !== undefined ? familiarTagged(parsed) : ref}`);
   }
