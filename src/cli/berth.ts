@@ -9,6 +9,7 @@ function wholeNumber(text: string): number {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
   return value;
 }
+import { imageCommand } from './image-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -63,5 +64,6 @@ program
 
 program.addCommand(tenantCommand());
 program.addCommand(auditCommand());
+program.addCommand(imageCommand());
 
 await program.parseAsync(process.argv);

@@ -101,13 +101,13 @@ function quotaTable(view: QuotaAnswer): string {
   return table(rows);
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
 }
 
 /** Runs one admin call and prints its result; a failure prints Berth's message and sets exit code 1. */
-async function act(host: string, action: (client: AdminClient) => Promise<string>): Promise<void> {
+export async function act(host: string, action: (client: AdminClient) => Promise<string>): Promise<void> {
   try {
     const out = await action(new AdminClient(host));
     if (out) process.stdout.write(`${out}\n`);

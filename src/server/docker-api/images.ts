@@ -93,7 +93,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
     const filters: Record<string, readonly string[]> = { ...parseFilterJson(queryString(request.query, 'filters')) };
     const legacyFilter = queryString(request.query, 'filter');
     if (legacyFilter) filters.reference = [...(filters.reference ?? []), legacyFilter];
-    return (await images.list(contextOf(request), filters)).map((image) => summary(request, image));
+    return (await images.list(contextOf(request), filters, { withPublished: true })).map((image) => summary(request, image));
   };
 
   const inspect = async (request: FastifyRequest, name: string): Promise<unknown> => {
@@ -212,6 +212,7 @@ export async function imageRoutes(app: FastifyInstance, opts: { services: ImageR
       if (registry === undefined) throw notImplemented('pushing images is not supported here');
       const options = { name, tag: queryString(request.query, 'tag') || undefined, registryAuth: registryAuthOf(request) };
       if (tenants !== undefined) admitRegistry(tenants, request, name);
+      await images.refusePublishedPush(contextOf(request), name, options.tag);
       return streamProgress(request, reply, (sink) => registry.push(contextOf(request), options, sink));
     }
     return reply.code(404).send({ message: 'page not found' });

@@ -17,6 +17,7 @@ import { volumeRoutes } from './volumes.js';
 import { networkRoutes } from './networks.js';
 import { installAuthentication } from './auth.js';
 import { tenantAdminRoutes } from '../admin-api/tenants.js';
+import { imageAdminRoutes } from '../admin-api/images.js';
 import { registryLoginRoutes } from './registry-login.js';
 import { installAudit } from './audit-hooks.js';
 import { quotaAdminRoutes } from '../admin-api/quotas.js';
@@ -179,6 +180,7 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(volumeRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(imageAdminRoutes, { images: services.images, logLevel: ROUTE_LOG_LEVEL });
   await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(quotaAdminRoutes, { tenants: services.tenants, quotas: services.quotas, logLevel: ROUTE_LOG_LEVEL });
   await app.register(auditAdminRoutes, { audit: services.audit, logLevel: ROUTE_LOG_LEVEL });

@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { RequestContext } from '../../common/context.js';
-import { conflict, invalidArgument, isKind, notFound } from '../../common/errors.js';
+import { OPERATOR_TENANT, type RequestContext } from '../../common/context.js';
+import { conflict, forbidden, invalidArgument, isKind, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { writeImageArchive, type ArchiveImage } from '../../agent/images/archive-writer.js';
 import { openImageArchive } from '../../agent/images/archive-reader.js';
@@ -20,6 +20,7 @@ import { familiarTagged, parseReference, repositoryOf, type ImageReference } fro
 import { matchImageFilters, parseImageFilters, pruneFilters, type ImageFilters } from './image-filters.js';
 import type { DfImage } from '../system/types.js';
 import type { ImageResolver, ImageUsage, ResolvedImage } from './types.js';
+import { PublishedImages } from './published-images.js';
 
 /** An image's content as stored: config digest, layers and their sizes. */
 export interface HeldImage {
@@ -64,6 +65,8 @@ export class ImageService implements ImageResolver {
   readonly content: ContentStore;
   readonly layers: LayerStore;
   private readonly refs: ContentRefs;
+  /** The operator's images every tenant may read (published-images.ts). */
+  readonly published: PublishedImages;
   private readonly tmpDir: string;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +75,7 @@ export class ImageService implements ImageResolver {
     this.content = new ContentStore(join(root, 'content'));
     this.layers = new LayerStore(join(root, 'layers'), this.content);
     this.refs = new ContentRefs(opts.store);
+    this.published = new PublishedImages(opts.store);
     this.tmpDir = join(root, 'tmp');
   }
 
@@ -136,14 +140,31 @@ export class ImageService implements ImageResolver {
    * unique id prefix. NotFound says "No such image: <name:tag>".
    */
   async find(ctx: RequestContext, ref: string): Promise<Stored<ImageRecord>> {
+    return (await this.locate(ctx, ref)).stored;
+  }
+
+  /**
+   * find, saying whether the hit is a published image of the operator's (readable, not the
+   * tenant's to change). The tenant's own images come first at each step, so its own name
+   * shadows a published one.
+   */
+  private async locate(ctx: RequestContext, ref: string): Promise<{ stored: Stored<ImageRecord>; published: boolean }> {
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
-      try {
-        return await this.opts.store.get<ImageRecord>(ctx, IMAGE_KIND, full[1]!);
-      } catch (err) {
-        if (!isKind(err, 'NotFound')) throw err;
-        throw notFound(`No such image: ${ref}`);
-      }
+      const own = await this.opts.store.get<ImageRecord>(ctx, IMAGE_KIND, full[1]!).catch((err: unknown) => {
+        if (isKind(err, 'NotFound')) return undefined;
+        throw err;
+      });
+      if (own) return { stored: own, published: false };
+    }
+    const own = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
+    // Published images matter only where the tenant's own miss: read them then, once.
+    let visible: Stored<ImageRecord>[] | undefined;
+    const published = async (): Promise<Stored<ImageRecord>[]> => (visible ??= (await this.published.visibleTo(ctx, own)).map((v) => v.stored));
+    if (full) {
+      const hit = (await published()).find((r) => r.id === full[1]);
+      if (hit) return { stored: hit, published: true };
+      throw notFound(`No such image: ${ref}`);
     }
     let parsed: ImageReference | undefined;
     try {
@@ -151,28 +172,47 @@ export class ImageService implements ImageResolver {
     } catch {
       parsed = undefined;
     }
-    const all = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
     if (parsed !== undefined) {
-      const hit =
+      const byReference = (all: Stored<ImageRecord>[]): Stored<ImageRecord> | undefined =>
         parsed.digest !== undefined && parsed.tag === undefined
           ? all.find((r) => r.value.repoDigests.includes(`${parsed.name}@${parsed.digest}`))
           : all.find((r) => r.value.repoTags.includes(familiarTagged(parsed)));
-      if (hit) return hit;
+      const mine = byReference(own);
+      if (mine) return { stored: mine, published: false };
+      const theirs = byReference(await published());
+      if (theirs) return { stored: theirs, published: true };
     }
     const prefix = /^(?:sha256:)?([0-9a-f]{1,63})$/.exec(ref);
     if (prefix) {
-      const matches = all.filter((r) => r.id.startsWith(prefix[1]!));
+      const ownIds = new Set(own.map((r) => r.id));
+      const matches = [...own, ...(await published()).filter((r) => !ownIds.has(r.id))].filter((r) => r.id.startsWith(prefix[1]!));
       if (matches.length > 1) throw invalidArgument(`multiple IDs found with provided prefix: ${ref}`);
-      if (matches.length === 1) return matches[0]!;
+      if (matches.length === 1) return { stored: matches[0]!, published: !ownIds.has(matches[0]!.id) };
     }
     throw notFound(`No such image: ${parsed !== undefined ? familiarTagged(parsed) : ref}`);
   }
 
-  async list(ctx: RequestContext, filters: Readonly<Record<string, readonly string[]>> = {}): Promise<(ImageRecord & { size: number })[]> {
+  /**
+   * The tenant's images (`docker images`). With `withPublished`, the operator's published
+   * images it can use are listed too (without the references its own images shadow).
+   */
+  async list(
+    ctx: RequestContext,
+    filters: Readonly<Record<string, readonly string[]>> = {},
+    options: { withPublished?: boolean } = {},
+  ): Promise<(ImageRecord & { size: number })[]> {
     const parsed = await this.resolveFilterImages(ctx, parseImageFilters(filters));
-    const all = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
-    return all
-      .map((r) => r.value)
+    const own = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
+    const byId = new Map(own.map((r) => [r.value.id, r.value]));
+    if (options.withPublished) {
+      for (const { stored, listed } of await this.published.visibleTo(ctx, own)) {
+        const mine = byId.get(stored.value.id);
+        // One line per image: the tenant's own record of a published image shows both names.
+        if (mine !== undefined) byId.set(mine.id, { ...mine, repoTags: [...mine.repoTags, ...stored.value.repoTags], repoDigests: [...mine.repoDigests, ...stored.value.repoDigests] });
+        else if (listed) byId.set(stored.value.id, stored.value);
+      }
+    }
+    return [...byId.values()]
       .filter((image) => matchImageFilters(image, parsed))
       .sort((a, b) => Date.parse(b.created) - Date.parse(a.created))
       .map((image) => ({ ...image, size: imageSize(image) }));
@@ -210,9 +250,63 @@ export class ImageService implements ImageResolver {
     const target = parseReference(tag ? `${repo}:${tag}` : repo);
     if (target.digest !== undefined) throw invalidArgument('refusing to create a tag with a digest reference');
     await this.exclusive(async () => {
-      const image = await this.find(ctx, source);
-      await this.addTag(ctx, image.value.id, familiarTagged(target));
+      const image = await this.locate(ctx, source);
+      // A tag on a published image is the tenant's own reference: the tenant gets its own
+      // record of the image (holding its layers), and the operator's stays as it was.
+      if (image.published) await this.adoptPublished(ctx, image.stored.value);
+      await this.addTag(ctx, image.stored.value.id, familiarTagged(target));
     });
+  }
+
+  /** Records a published image (content already here) as the tenant's own, without tags. */
+  private async adoptPublished(ctx: RequestContext, image: ImageRecord): Promise<void> {
+    const configBytes = await this.content.read(image.id);
+    await this.addImage(ctx, configBytes, image.diffIds.map((d) => () => this.content.open(d)), undefined);
+  }
+
+  // ---- publishing (the operator's base images; published-images.ts) -----------------------
+
+  /** `berth image publish REF`: one of the operator's images becomes readable by every tenant. */
+  async publish(ctx: RequestContext, ref: string): Promise<{ id: string; repoTags: string[]; published: boolean }> {
+    requireOperatorScope(ctx);
+    return this.exclusive(async () => {
+      const { value } = await this.find(ctx, ref);
+      return { id: value.id, repoTags: value.repoTags, published: await this.published.add(value.id) };
+    });
+  }
+
+  /**
+   * `berth image unpublish REF`: tenants no longer see it and cannot create containers from
+   * it; their containers made from it keep running (and keep its layers: see remove).
+   */
+  async unpublish(ctx: RequestContext, ref: string): Promise<{ id: string }> {
+    requireOperatorScope(ctx);
+    return this.exclusive(async () => {
+      const { value } = await this.find(ctx, ref);
+      if (!(await this.published.remove(value.id))) throw notFound(`image ${ref} is not published`);
+      return { id: value.id };
+    });
+  }
+
+  /**
+   * A push of a name that is, for this tenant, only a published image: refused, since pushing
+   * it would publish the operator's image under the operator's name.
+   */
+  async refusePublishedPush(ctx: RequestContext, name: string, tag: string | undefined): Promise<void> {
+    if (ctx.tenant === OPERATOR_TENANT) return;
+    let wanted: string;
+    try {
+      // The CLI names the repository in full ("docker.io/library/x"); records hold familiar names.
+      wanted = repositoryOf(familiarTagged(parseReference(name)));
+    } catch {
+      return;
+    }
+    const matches = (r: Stored<ImageRecord>): boolean => r.value.repoTags.some((t) => repositoryOf(t) === wanted && (tag === undefined || t === `${wanted}:${tag}`));
+    const own = await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND);
+    if (own.some(matches)) return;
+    if ((await this.published.visibleTo(ctx, own)).some((v) => matches(v.stored))) {
+      throw forbidden(`${tag ? `${wanted}:${tag}` : wanted} is a base image published by the operator: a tenant cannot push it; docker tag it into a repository of your own and push that`);
+    }
   }
 
   /** Puts `tagged` on the image, moving it off any other image of the tenant. */
@@ -535,7 +629,10 @@ export class ImageService implements ImageResolver {
   /** `docker rmi`, with dockerd's rules for tags, force and containers (daemon/images/image_delete.go). */
   async remove(ctx: RequestContext, ref: string, options: { force: boolean; prune: boolean }): Promise<DeleteItem[]> {
     return this.exclusive(async () => {
-      const { value: image } = await this.find(ctx, ref);
+      const located = await this.locate(ctx, ref);
+      if (located.published) throw forbidden(`unable to remove ${ref}: it is a base image published by the operator, which a tenant cannot remove`);
+      const { value: image } = located.stored;
+      await this.guardOperatorDelete(ctx, image, ref);
       const items: DeleteItem[] = [];
       const containers = await this.opts.usage.containersUsing(ctx, image.id);
       const byId = isIdReference(ref, image.id);
@@ -581,6 +678,36 @@ export class ImageService implements ImageResolver {
     });
   }
 
+  /**
+   * The operator may not delete an image tenants rely on: a published one (unpublish it first),
+   * or one their containers run without an image record of their own. Untagging one of several
+   * references is still allowed: the image stays.
+   */
+  private async guardOperatorDelete(ctx: RequestContext, image: ImageRecord, ref: string): Promise<void> {
+    if (ctx.tenant !== OPERATOR_TENANT) return;
+    const blocker = await this.operatorDeleteBlocker(image);
+    if (blocker === undefined) return;
+    if (!isIdReference(ref, image.id)) {
+      const parsed = parseReference(ref);
+      const tagged = familiarTagged(parsed);
+      const tagsLeft = image.repoTags.filter((t) => t !== tagged);
+      const digestsLeft = image.repoDigests.filter((d) => d !== tagged && (tagsLeft.some((t) => repositoryOf(t) === parsed.name) || !d.startsWith(`${parsed.name}@`)));
+      if (tagsLeft.length + digestsLeft.length > 0) return;
+    }
+    throw blocker;
+  }
+
+  private async operatorDeleteBlocker(image: ImageRecord): Promise<Error | undefined> {
+    if (await this.published.isPublished(image.id)) {
+      return conflict(`conflict: unable to delete ${short(image.id)} - image is published to tenants (berth image unpublish it first)`);
+    }
+    const users = await this.published.tenantContainersUsing(image.id);
+    if (users.length > 0) {
+      return conflict(`conflict: unable to delete ${short(image.id)} (cannot be forced) - image is being used by ${users.length} container(s) of tenants`);
+    }
+    return undefined;
+  }
+
   private conflictOf(
     image: ImageRecord,
     containers: { id: string; running: boolean }[],
@@ -619,6 +746,7 @@ export class ImageService implements ImageResolver {
       for (const { value: image } of await this.opts.store.list<ImageRecord>(ctx, IMAGE_KIND)) {
         if (!matchImageFilters(image, parsed)) continue;
         if ((await this.opts.usage.containersUsing(ctx, image.id)).length > 0) continue;
+        if (ctx.tenant === OPERATOR_TENANT && (await this.operatorDeleteBlocker(image)) !== undefined) continue;
         const before = items.length;
         await this.deleteImage(ctx, image, items);
         reclaimed += items
@@ -647,6 +775,10 @@ export class ImageService implements ImageResolver {
 /** Whether the user named the image by (a prefix of) its id rather than by a reference. */
 const isIdReference = (ref: string, id: string): boolean =>
   /^(?:sha256:)?[0-9a-f]{1,64}$/.test(ref) && digestHex(id).startsWith(ref.replace(/^sha256:/, ''));
+
+function requireOperatorScope(ctx: RequestContext): void {
+  if (ctx.tenant !== OPERATOR_TENANT) throw forbidden('only the operator publishes images');
+}
 
 const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
 
