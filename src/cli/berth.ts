@@ -34,8 +34,16 @@ program
   .addOption(
     new Option('--insecure-registry <registry...>', 'registry (host:port or IPv4 CIDR) to reach without verified TLS, repeatable; loopback always is').default([]),
   )
+  .addOption(
+    new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges (65536 ids each); default 1048576 (2^20)").argParser((v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 65536 || n > 2 ** 32 - 2 * 65536) throw new Error(`--userns-base: ${v} is not a uid between 65536 and 2^32-131072`);
+      return n;
+    }),
+  )
   .action(
     async (options: {
+      usernsBase?: number;
       dataRoot: string;
       execRoot: string;
       host: string[];

@@ -18,6 +18,7 @@ import { PortReservations, wantedBindings, type PortBindings } from './port-bind
 import type { ContainerNetworking, NetworkPlan } from './types.js';
 import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
+import type { IdRange } from '../../agent/userns/id-range.js';
 
 type LiveSandbox = SandboxRecord & { tenant: string };
 
@@ -155,7 +156,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
 
   // ---------------------------------------------------------------- up / down
 
-  async up(ctx: RequestContext, record: ContainerRecord): Promise<{ netnsPath?: string }> {
+  async up(ctx: RequestContext, record: ContainerRecord, idRange?: IdRange): Promise<{ netnsPath?: string; usernsPath?: string }> {
     const mode = record.hostConfig.NetworkMode;
     if (mode === 'none') return {};
     if (mode === 'host') {
@@ -179,7 +180,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
       }));
       // Two spawns for any number of networks: namespace and container ends, then host ends.
-      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands));
+      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands), idRange);
       await plugHostEnds(veths);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
@@ -193,7 +194,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       throw err;
     }
     this.publishMembership(sandbox, 'connect');
-    return { netnsPath: sandbox.netnsPath };
+    return { netnsPath: sandbox.netnsPath, ...(idRange ? { usernsPath: this.host.netns.usernsPathOf(record.id) } : {}) };
   }
 
   /** Addresses for every endpoint, under one lock so two starts never take the same one. */
