@@ -17,7 +17,13 @@
  *       namespace OWNED by it, pins both by bind-mounting them on the two (existing, empty)
  *       files, then runs CMD (e.g. `ip -batch -`) as host root inside that network namespace.
  *
- * Both create the user namespace the same way: a child unshares it and waits while this
+ *   berth-userns run BASE COUNT CMD [ARGS...]
+ *       Runs CMD as root of a new user namespace of that range (host mount namespace still):
+ *       it sees owners as a container of the range does (host BASE+N is N), so a tool like
+ *       tar reads and writes a tenant's files with the ids the image gives them. Exits with
+ *       CMD's status.
+ *
+ * All three create the user namespace the same way: a child unshares it and waits while this
  * (host root) process writes its uid_map/gid_map, then the namespace is used through
  * /proc/CHILD/ns/user and the child exits. Exit status 1 with a message on any failure.
  */
@@ -60,12 +66,13 @@ static void write_file(const char *path, const char *text) {
 
 /*
  * Forks a child that unshares `flags` (CLONE_NEWUSER and maybe more) and then blocks on a pipe
- * until this process closes it. Writes the child's id maps. Returns the child's pid; the
- * caller opens /proc/PID/ns/... and then calls release_child.
+ * until this process closes it; then it execs `exec_argv` (root of the range from there on)
+ * or exits. Writes the child's id maps. Returns the child's pid; the caller opens
+ * /proc/PID/ns/... if it needs to and then calls release_child.
  */
 static int ready_pipe[2], hold_pipe[2];
 
-static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long count) {
+static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long count, char **exec_argv) {
   if (pipe2(ready_pipe, O_CLOEXEC) < 0 || pipe2(hold_pipe, O_CLOEXEC) < 0) die("pipe");
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -77,7 +84,9 @@ static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long cou
     if (write(ready_pipe[1], &c, 1) != 1) _exit(1);
     /* Returns at EOF, when the parent is done with our namespaces. */
     (void)read(hold_pipe[0], &c, 1);
-    _exit(0);
+    if (exec_argv == NULL) _exit(0);
+    execvp(exec_argv[0], exec_argv);
+    die(exec_argv[0]);
   }
   close(ready_pipe[1]);
   close(hold_pipe[0]);
@@ -96,9 +105,12 @@ static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long cou
   return pid;
 }
 
-static void release_child(pid_t pid) {
+/* Lets the child go on (exit, or exec its command) and returns its wait status. */
+static int release_child(pid_t pid) {
+  int status = 0;
   close(hold_pipe[1]);
-  waitpid(pid, NULL, 0);
+  if (waitpid(pid, &status, 0) < 0) die("waitpid");
+  return status;
 }
 
 static int open_ns(pid_t pid, const char *kind) {
@@ -110,7 +122,7 @@ static int open_ns(pid_t pid, const char *kind) {
 }
 
 static int cmd_overlay(unsigned long base, unsigned long count, const char *layer_root, const char *target, const char *options) {
-  pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count);
+  pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, NULL);
   int userns = open_ns(child, "user");
   int tree = (int)syscall(SYS_open_tree, AT_FDCWD, layer_root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0) die("open_tree");
@@ -123,7 +135,7 @@ static int cmd_overlay(unsigned long base, unsigned long count, const char *laye
 }
 
 static int cmd_netns(unsigned long base, unsigned long count, const char *userns_file, const char *netns_file, char **argv) {
-  pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count);
+  pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count, NULL);
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/user", child);
   if (mount(path, userns_file, NULL, MS_BIND, NULL) < 0) die("pin user namespace");
@@ -139,6 +151,12 @@ static int cmd_netns(unsigned long base, unsigned long count, const char *userns
   return 1;
 }
 
+static int cmd_run(unsigned long base, unsigned long count, char **argv) {
+  pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, argv);
+  int status = release_child(child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(int argc, char **argv) {
   if (argc == 7 && strcmp(argv[1], "overlay") == 0) {
     return cmd_overlay(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv[6]);
@@ -146,8 +164,12 @@ int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "netns") == 0) {
     return cmd_netns(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv + 6);
   }
+  if (argc >= 5 && strcmp(argv[1], "run") == 0) {
+    return cmd_run(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv + 4);
+  }
   fprintf(stderr,
           "usage: berth-userns overlay BASE COUNT LAYER_ROOT TARGET OPTIONS\n"
-          "       berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]\n");
+          "       berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]\n"
+          "       berth-userns run BASE COUNT CMD [ARGS...]\n");
   return 2;
 }

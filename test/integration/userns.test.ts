@@ -6,22 +6,53 @@
  * container as an image (commit, build) or an archive (cp) carries the ids the image sees.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { createReadStream } from 'node:fs';
-import { docker, dockerOk } from '../support/docker-cli.js';
+import { DOCKER_CLI, docker, dockerOk } from '../support/docker-cli.js';
 import { freePort, startTenantBerth, type TenantBerth } from '../support/tenants.js';
-import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
+import { BUSYBOX_IMAGE, busyboxImageTar, seededVolumeImageTar } from '../support/test-images.js';
 
 /** Uid, gid lines of /proc/PID/status: [real, effective, saved, fs]. */
 async function hostIds(pid: number): Promise<{ uid: number[]; gid: number[] }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number[] => (new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).map(Number);
   return { uid: field('Uid'), gid: field('Gid') };
+}
+
+/** Runs the docker CLI with its stdout going to `file` (binary output, e.g. a tar). */
+async function dockerToFile(env: NodeJS.ProcessEnv, args: string[], file: string): Promise<void> {
+  const child = spawn(DOCKER_CLI, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const written = new Promise<void>((resolve, reject) => child.stdout.pipe(createWriteStream(file)).on('finish', resolve).on('error', reject));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  await written;
+  assert.equal(code, 0, `docker ${args.join(' ')}: ${stderr}`);
+}
+
+/** Members of a tar file (names, owners). */
+async function tarMembers(file: string): Promise<{ name: string; uid: number; gid: number; type: string }[]> {
+  const extract = tar.extract();
+  const members: { name: string; uid: number; gid: number; type: string }[] = [];
+  extract.on('entry', (h, s, n) => {
+    members.push({ name: h.name, uid: h.uid ?? -1, gid: h.gid ?? -1, type: h.type ?? '' });
+    s.resume();
+    s.on('end', n);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  createReadStream(file).pipe(extract);
+  await done;
+  return members;
 }
 
 /** Every member of every layer of a `docker save` tarball: name, uid, gid, by layer. */
@@ -76,6 +107,7 @@ describe('user-namespace ID ranges of tenants', () => {
     umbrella = await t.createTenant('umbrella');
     const image = await busyboxImageTar();
     for (const env of [acme, umbrella, t.berth.env]) await dockerOk(env, ['load', '-i', image]);
+    await dockerOk(acme, ['load', '-i', await seededVolumeImageTar()]);
     acmeBase = (await rangeOf('acme')).Base;
     umbrellaBase = (await rangeOf('umbrella')).Base;
   });
@@ -116,5 +148,147 @@ describe('user-namespace ID ranges of tenants', () => {
       const ids = (await dockerOk(env, ['ps', '-q'])).trim().split('\n').filter(Boolean);
       await dockerOk(env, ['rm', '-f', ...ids]);
     }
+  });
+
+  test('files a tenant root makes in a volume are the shifted uid\'s on the host; copy-up keeps image owners shifted', async () => {
+    await dockerOk(acme, ['run', '--rm', '-v', 'acme-data:/d', BUSYBOX_IMAGE, 'sh', '-c', 'echo hi > /d/by-root && mkdir /d/sub && chown 1234:2345 /d/sub']);
+    const mountpoint = (await dockerOk(acme, ['volume', 'inspect', '-f', '{{.Mountpoint}}', 'acme-data'])).trim();
+    const root = await lstat(mountpoint);
+    assert.deepEqual([root.uid, root.gid], [acmeBase, acmeBase], 'the fresh volume is root\'s of the range');
+    const file = await lstat(join(mountpoint, 'by-root'));
+    assert.deepEqual([file.uid, file.gid], [acmeBase, acmeBase]);
+    const sub = await lstat(join(mountpoint, 'sub'));
+    assert.deepEqual([sub.uid, sub.gid], [acmeBase + 1234, acmeBase + 2345]);
+    // Inside, the same files have the container's owners.
+    assert.equal(await dockerOk(acme, ['run', '--rm', '-v', 'acme-data:/d', BUSYBOX_IMAGE, 'stat', '-c', '%u:%g', '/d/by-root', '/d/sub']), '0:0\n1234:2345\n');
+    // An image's VOLUME content is copied up with its owners (1000:1000 in the image).
+    await dockerOk(acme, ['run', '--rm', '-v', 'acme-seeded:/data', 'berth-test/seeded:latest', 'true']);
+    const seeded = (await dockerOk(acme, ['volume', 'inspect', '-f', '{{.Mountpoint}}', 'acme-seeded'])).trim();
+    const seed = await lstat(join(seeded, 'seed'));
+    assert.equal(seed.uid, acmeBase + 1000);
+    assert.equal(await dockerOk(acme, ['run', '--rm', '-v', 'acme-seeded:/data', BUSYBOX_IMAGE, 'stat', '-c', '%u', '/data/seed']), '1000\n');
+    await dockerOk(acme, ['volume', 'rm', 'acme-data', 'acme-seeded']);
+  });
+
+  test('root in a tenant container cannot do what only host root could', async () => {
+    await dockerOk(acme, ['volume', 'create', 'acme-probe']);
+    const mountpoint = (await dockerOk(acme, ['volume', 'inspect', '-f', '{{.Mountpoint}}', 'acme-probe'])).trim();
+    // A host-root-owned file the container sees (planted by the host in its volume).
+    await writeFile(join(mountpoint, 'host-secret'), 'secret\n', { mode: 0o600 });
+    await chown(join(mountpoint, 'host-secret'), 0, 0);
+    await chmod(join(mountpoint, 'host-secret'), 0o600);
+    const read = await docker(acme, ['run', '--rm', '-v', 'acme-probe:/d', BUSYBOX_IMAGE, 'sh', '-c', 'stat -c %u /d/host-secret; cat /d/host-secret']);
+    assert.notEqual(read.code, 0);
+    assert.match(read.stdout, /^65534\n/, 'host root shows as nobody inside');
+    assert.match(read.stderr, /Permission denied/);
+    const write = await docker(acme, ['run', '--rm', '-v', 'acme-probe:/d', BUSYBOX_IMAGE, 'sh', '-c', 'echo x >> /d/host-secret']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /Permission denied/);
+    assert.equal(await readFile(join(mountpoint, 'host-secret'), 'utf8'), 'secret\n');
+    // The operator's root (host root) can, as under dockerd.
+    assert.equal(await dockerOk(t.berth.env, ['run', '--rm', '--mount', `type=bind,source=${mountpoint},target=/d`, BUSYBOX_IMAGE, 'cat', '/d/host-secret']), 'secret\n');
+    // Capabilities are the container's own user namespace's: its root cannot chown a file to
+    // an id outside the range, nor use the host's ids.
+    const chownOut = await docker(acme, ['run', '--rm', BUSYBOX_IMAGE, 'sh', '-c', 'touch /f && chown 70000 /f']);
+    assert.notEqual(chownOut.code, 0);
+    assert.match(chownOut.stderr, /Invalid argument|Operation not permitted/);
+    await dockerOk(acme, ['volume', 'rm', 'acme-probe']);
+  });
+
+  test('root in a tenant container binds port 80 and serves it through a published port', async () => {
+    const port = await freePort();
+    const id = (await dockerOk(acme, ['run', '-d', '-p', `127.0.0.1:${port}:80`, BUSYBOX_IMAGE, 'sh', '-c', 'while true; do echo hello-80 | nc -l -p 80; done'])).trim();
+    try {
+      let text = '';
+      for (let i = 0; i < 50 && !text.includes('hello-80'); i++) {
+        text = await new Promise<string>((resolve) => {
+          const socket = connect(port, '127.0.0.1');
+          let got = '';
+          socket.on('data', (d: Buffer) => (got += d.toString()));
+          socket.on('close', () => resolve(got));
+          socket.on('error', () => resolve(''));
+          socket.setTimeout(2000, () => socket.destroy());
+        });
+        if (!text.includes('hello-80')) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(text, /hello-80/);
+      // sysfs is the container's own network's.
+      assert.match(await dockerOk(acme, ['exec', id, 'ls', '/sys/class/net']), /eth0/);
+    } finally {
+      await dockerOk(acme, ['rm', '-f', id]);
+    }
+  });
+
+  test('docker cp in and out and export carry the container\'s owners; the host stores them shifted', async () => {
+    const id = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'echo inside > /made-inside && chown 33:33 /made-inside && sleep 60'])).trim();
+    try {
+      for (let i = 0; i < 50; i++) {
+        if ((await docker(acme, ['exec', id, 'test', '-f', '/made-inside'])).code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Out: the raw archive (`docker cp ... -` passes the API's tar through).
+      const out = join(work, 'out.tar');
+      await dockerToFile(acme, ['cp', `${id}:/made-inside`, '-'], out);
+      const members = (await tarMembers(out)).map(({ name, uid, gid }) => ({ name, uid, gid }));
+      assert.deepEqual(members, [{ name: 'made-inside', uid: 33, gid: 33 }]);
+      // In: a file owned 0 and one owned 1000 in the tar land as those owners inside.
+      const src = join(work, 'cp-src');
+      await rm(src, { recursive: true, force: true });
+      await mkdir(src);
+      await writeFile(join(src, 'from-host'), 'x');
+      await chown(join(src, 'from-host'), 1000, 1000);
+      await dockerOk(acme, ['cp', join(src, 'from-host'), `${id}:/from-host`]);
+      // -a: owned by the container's user (root), as dockerd's copyUIDGID does.
+      await dockerOk(acme, ['cp', '-a', join(src, 'from-host'), `${id}:/from-host-a`]);
+      assert.equal(await dockerOk(acme, ['exec', id, 'stat', '-c', '%u:%g', '/from-host', '/from-host-a']), '1000:1000\n0:0\n');
+      const upperA = await lstat(join(t.berth.dataRoot, 'containers', id, 'upper', 'from-host-a'));
+      assert.deepEqual([upperA.uid, upperA.gid], [acmeBase, acmeBase]);
+      const upper = await lstat(join(t.berth.dataRoot, 'containers', id, 'upper', 'from-host'));
+      assert.deepEqual([upper.uid, upper.gid], [acmeBase + 1000, acmeBase + 1000]);
+      // export: the container's owners as well.
+      const exportTar = join(work, 'export.tar');
+      await dockerOk(acme, ['export', '-o', exportTar, id]);
+      const exported = new Map((await tarMembers(exportTar)).map((m) => [m.name, m.uid]));
+      assert.equal(exported.get('made-inside'), 33);
+      assert.equal(exported.get('from-host'), 1000);
+      assert.equal(exported.get('bin/busybox'), 0);
+    } finally {
+      await dockerOk(acme, ['rm', '-f', id]);
+    }
+  });
+
+  test('a tenant\'s build and commit store layers with the image\'s owners (uid 0), not the host\'s', async () => {
+    const context = join(work, 'build-context');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN echo built > /built && mkdir /owned && chown 7:8 /owned\n`);
+    await dockerOk(acme, ['build', '-t', 'acme-built', context], { timeoutMs: 120_000 });
+    const built = join(work, 'built.tar');
+    await dockerOk(acme, ['save', '-o', built, 'acme-built']);
+    const builtMembers = (await layerMembers(built)).flat();
+    assert.deepEqual(builtMembers.find((m) => m.name === 'built'), { name: 'built', uid: 0, gid: 0 });
+    assert.deepEqual(builtMembers.find((m) => m.name === 'owned/'), { name: 'owned/', uid: 7, gid: 8 });
+    assert.ok(builtMembers.every((m) => m.uid < 65536 && m.gid < 65536), 'no host uid in any layer');
+    // The built image runs with those owners in another tenant's... own container of acme.
+    assert.equal(await dockerOk(acme, ['run', '--rm', 'acme-built', 'stat', '-c', '%u:%g', '/built', '/owned']), '0:0\n7:8\n');
+
+    const id = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'echo c > /committed && chown 5:6 /committed && sleep 60'])).trim();
+    try {
+      for (let i = 0; i < 50; i++) {
+        if ((await docker(acme, ['exec', id, 'test', '-f', '/committed'])).code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      await dockerOk(acme, ['commit', id, 'acme-committed']);
+    } finally {
+      await dockerOk(acme, ['rm', '-f', id]);
+    }
+    const committed = join(work, 'committed.tar');
+    await dockerOk(acme, ['save', '-o', committed, 'acme-committed']);
+    const committedMembers = (await layerMembers(committed)).flat();
+    assert.deepEqual(committedMembers.find((m) => m.name === 'committed'), { name: 'committed', uid: 5, gid: 6 });
+    assert.ok(committedMembers.every((m) => m.uid < 65536 && m.gid < 65536), 'no host uid in any layer');
+    // Loaded by another tenant, the layer shows the same owners in its containers.
+    await dockerOk(umbrella, ['load', '-i', committed]);
+    assert.equal(await dockerOk(umbrella, ['run', '--rm', 'acme-committed', 'stat', '-c', '%u:%g', '/committed']), '5:6\n');
   });
 });

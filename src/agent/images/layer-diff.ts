@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { internal } from '../../common/errors.js';
+import { toImageId, type IdRange } from '../userns/id-range.js';
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 
 const run = promisify(execFile);
@@ -32,6 +33,11 @@ export interface LayerDiffOptions {
    * same owner and mode), so it can be left out too.
    */
   onlyCopiedUp?: (path: string, st: { mode: number; uid: number; gid: number }) => Promise<boolean>;
+  /**
+   * The ID range the upper dir's owners are stored in (a tenant's container): members carry
+   * the ids the container saw, so a layer is the same whichever tenant made it.
+   */
+  idRange?: IdRange;
 }
 
 export interface LayerDiffResult {
@@ -73,7 +79,7 @@ export async function writeLayerDiff(upperDir: string, tarPath: string, options:
       const parent = slash === -1 ? '' : path.slice(0, slash + 1);
       const name = path.slice(slash + 1);
       const mtime = st.mtime;
-      const base = { uid: st.uid, gid: st.gid, mtime, mode: st.mode & 0o7777 };
+      const base = { uid: toImageId(options.idRange, st.uid), gid: toImageId(options.idRange, st.gid), mtime, mode: st.mode & 0o7777 };
       const pax = paxXattrs(xattrs.get(abs));
       const withPax = pax ? { pax } : {};
       if (st.isCharacterDevice() && st.rdev === 0) {
@@ -128,7 +134,8 @@ async function collect(upperDir: string, rel: string, options: LayerDiffOptions,
     }
     const below = await collect(upperDir, path, options, xattrs);
     const opaque = xattrs.get(abs)?.get(OVERLAY_OPAQUE_XATTR) === 'y';
-    if (below.length === 0 && !opaque && options.onlyCopiedUp !== undefined && (await options.onlyCopiedUp(path, st))) continue;
+    const seen = { mode: st.mode, uid: toImageId(options.idRange, st.uid), gid: toImageId(options.idRange, st.gid) };
+    if (below.length === 0 && !opaque && options.onlyCopiedUp !== undefined && (await options.onlyCopiedUp(path, seen))) continue;
     out.push({ path, abs, st }, ...below);
   }
   return out;

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { errnoCode, internal, notFound } from '../../common/errors.js';
 import type { RootfsManager } from '../../server/images/types.js';
 import { readRangeFile, writeRangeFile, type IdRange } from '../userns/id-range.js';
-import { mountShiftedOverlay } from '../userns/helper.js';
+import { helperPath, mountShiftedOverlay, userRangeCommand } from '../userns/helper.js';
 import { chownToRangeRoot } from '../userns/ownership.js';
 
 /** Names the ID range of a tenant's container (absent: the operator's, unshifted). */
@@ -156,9 +156,11 @@ export class OverlayRootfs implements RootfsManager {
   async exportTar(containerId: string): Promise<Readable> {
     const merged = await this.mount(containerId);
     const names = (await readdir(merged)).sort();
-    const child = spawn('tar', ['-c', '-f', '-', '-C', merged, '--numeric-owner', '--xattrs', '--', ...names], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const tarArgs = ['-c', '-f', '-', '-C', merged, '--numeric-owner', '--xattrs', '--', ...names];
+    // A tenant's container is archived by root of its range, so owners are the container's.
+    const idRange = await this.idRangeOf(containerId);
+    const [command, args] = idRange ? [helperPath(), userRangeCommand(idRange, 'tar', tarArgs)] : ['tar', tarArgs];
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => {

@@ -37,3 +37,8 @@ export async function mountShiftedOverlay(range: IdRange, layerRoot: string, tar
 export async function createUsernsNetns(range: IdRange, usernsFile: string, netnsFile: string, ipBatch: string): Promise<void> {
   await runTool(helperPath(), ['netns', String(range.base), String(range.count), usernsFile, netnsFile, 'ip', '-batch', '-'], ipBatch);
 }
+
+/** The helper's arguments that run `command` as root of a user namespace of `range`. */
+export function userRangeCommand(range: IdRange, command: string, args: string[]): string[] {
+  return ['run', String(range.base), String(range.count), command, ...args];
+}

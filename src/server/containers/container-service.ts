@@ -137,6 +137,11 @@ export class ContainerService {
     this.startFailedHooks.push(hook);
   }
 
+  /** The ID range a container's files are stored in (a tenant's), for those that read them raw. */
+  idRangeOf(id: string): Promise<IdRange | undefined> {
+    return this.rootfs.idRangeOf(id);
+  }
+
   containerDir(id: string): string {
     return join(this.dataRoot, 'containers', id);
   }
