@@ -26,6 +26,28 @@ async function hostIds(pid: number): Promise<{ uid: number[]; gid: number[] }> {
   return { uid: field('Uid'), gid: field('Gid') };
 }
 
+/**
+ * The host pid of a process that has pid `nsPid` in the pid namespace of the container whose
+ * init is host pid `initPid` (NSpid's last field is the innermost).
+ */
+async function hostPidOf(initPid: number, nsPid: number): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  const initNs = await import('node:fs/promises').then((fs) => fs.readlink(`/proc/${initPid}/ns/pid`));
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ns = await import('node:fs/promises').then((fs) => fs.readlink(`/proc/${entry}/ns/pid`));
+      if (ns !== initNs) continue;
+      const status = await readFile(`/proc/${entry}/status`, 'utf8');
+      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+      if (nspid && Number(nspid[nspid.length - 1]) === nsPid) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no process ${nsPid} in the pid namespace of ${initPid}`);
+}
+
 /** Runs the docker CLI with its stdout going to `file` (binary output, e.g. a tar). */
 async function dockerToFile(env: NodeJS.ProcessEnv, args: string[], file: string): Promise<void> {
   const child = spawn(DOCKER_CLI, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -290,5 +312,30 @@ describe('user-namespace ID ranges of tenants', () => {
     // Loaded by another tenant, the layer shows the same owners in its containers.
     await dockerOk(umbrella, ['load', '-i', committed]);
     assert.equal(await dockerOk(umbrella, ['run', '--rm', 'acme-committed', 'stat', '-c', '%u:%g', '/committed']), '5:6\n');
+  });
+
+  test('other run modes work in a tenant\'s user namespace', async () => {
+    // No network: runc makes the network namespace inside the user namespace.
+    assert.equal(await dockerOk(acme, ['run', '--rm', '--network', 'none', BUSYBOX_IMAGE, 'sh', '-c', 'id -u; ls /sys/class/net']), '0\nlo\n');
+    // --init, --read-only, a tmpfs and /dev/shm owned by the container's root, another user.
+    assert.equal(
+      await dockerOk(acme, ['run', '--rm', '--init', '--read-only', '--tmpfs', '/scratch', BUSYBOX_IMAGE, 'sh', '-c', 'stat -c %u /scratch /dev/shm && touch /scratch/ok /dev/shm/ok && ! touch /nope 2>/dev/null && echo done']),
+      '0\n0\ndone\n',
+    );
+    assert.equal(await dockerOk(acme, ['run', '--rm', '-u', '1000:1000', BUSYBOX_IMAGE, 'id']), 'uid=1000 gid=1000 groups=1000\n');
+    // Sharing another container's network namespace (owned by that container's user namespace).
+    const server = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'while true; do echo shared | nc -l -p 8080; done'])).trim();
+    try {
+      const pid = Number((await dockerOk(acme, ['inspect', '-f', '{{.State.Pid}}', server])).trim());
+      const joined = await docker(acme, ['run', '--rm', '--network', `container:${server}`, BUSYBOX_IMAGE, 'sh', '-c', 'nc 127.0.0.1 8080 </dev/null']);
+      assert.equal(joined.code, 0, joined.stderr);
+      assert.equal(joined.stdout, 'shared\n');
+      // exec as another user is shifted as well.
+      const execUid = await dockerOk(acme, ['exec', '-u', '1000', server, 'sh', '-c', 'sleep 5 & echo $!']);
+      const execIds = await hostIds(Number(execUid.trim()) > 0 ? await hostPidOf(pid, Number(execUid.trim())) : 0);
+      assert.equal(execIds.uid[0], acmeBase + 1000);
+    } finally {
+      await dockerOk(acme, ['rm', '-f', server]);
+    }
   });
 });

@@ -164,7 +164,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       await copyFile('/etc/resolv.conf', record.resolvConfPath);
       return { netnsPath: `/proc/${process.pid}/ns/net` };
     }
-    if (mode.startsWith('container:')) return this.joinContainer(ctx, record, mode.slice('container:'.length));
+    if (mode.startsWith('container:')) return this.joinContainer(ctx, record, mode.slice('container:'.length), idRange !== undefined);
     await this.down(record.id);
     const endpoints = await this.networks.endpointsOf(ctx, record.id);
     if (endpoints.length === 0) return {};
@@ -267,13 +267,21 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     if (sandbox.ports.length > 0) await this.refreshFirewall();
   }
 
-  private async joinContainer(ctx: RequestContext, record: ContainerRecord, ref: string): Promise<{ netnsPath: string }> {
+  /**
+   * With `joinUserns` (a tenant's container) the user namespace that owns the target's network
+   * namespace is joined too: root inside needs to own the network namespace to mount sysfs,
+   * and both containers are the same tenant's, with the same ID range.
+   */
+  private async joinContainer(ctx: RequestContext, record: ContainerRecord, ref: string, joinUserns: boolean): Promise<{ netnsPath: string; usernsPath?: string }> {
     const target = await this.networks.containers.lookup(ctx, ref);
     if (!target.state.Running) throw conflict(`cannot join network namespace of a non running container: ${target.id}`);
     await copyFile(target.hostsPath, record.hostsPath).catch(() => undefined);
     await copyFile(target.resolvConfPath, record.resolvConfPath).catch(() => undefined);
     const sandbox = this.sandboxes.get(target.id);
-    return { netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net` };
+    return {
+      netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net`,
+      ...(joinUserns ? { usernsPath: `/proc/${target.state.Pid}/ns/user` } : {}),
+    };
   }
 
   /** /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user networks. */
