@@ -338,4 +338,44 @@ describe('user-namespace ID ranges of tenants', () => {
       await dockerOk(acme, ['rm', '-f', server]);
     }
   });
+
+  test('a SIGKILL of Berth keeps ranges and running tenant containers; a restart mounts them shifted again', async () => {
+    const id = (await dockerOk(acme, ['run', '-d', '-v', 'acme-keep:/d', BUSYBOX_IMAGE, 'sh', '-c', 'echo kept > /d/f; touch /in-upper; sleep 300'])).trim();
+    for (let i = 0; i < 50; i++) {
+      if ((await docker(acme, ['exec', id, 'test', '-f', '/in-upper'])).code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pid = Number((await dockerOk(acme, ['inspect', '-f', '{{.State.Pid}}', id])).trim());
+    await t.berth.kill();
+    await t.berth.restart();
+    assert.equal((await rangeOf('acme')).Base, acmeBase, 'the range is durable');
+    assert.equal((await rangeOf('umbrella')).Base, umbrellaBase);
+    assert.equal((await hostIds(pid)).uid[0], acmeBase, 'the container ran on');
+    assert.equal(await dockerOk(acme, ['exec', id, 'id', '-u']), '0\n');
+    // Stopped, unmounted and started again: the overlay is made shifted from the stored range.
+    await dockerOk(acme, ['stop', '-t', '1', id]);
+    // As after a reboot: the overlay is gone and must be made again.
+    const merged = join(t.berth.dataRoot, 'containers', id, 'merged');
+    await new Promise<void>((resolve, reject) => spawn('umount', [merged], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolve() : reject(new Error(`umount ${c}`)))));
+    await dockerOk(acme, ['start', id]);
+    const again = Number((await dockerOk(acme, ['inspect', '-f', '{{.State.Pid}}', id])).trim());
+    assert.equal((await hostIds(again)).uid[0], acmeBase);
+    assert.equal(await dockerOk(acme, ['exec', id, 'stat', '-c', '%u', '/in-upper', '/bin/busybox']), '0\n0\n');
+    // A new tenant after the restart gets a fresh range above both.
+    const newcomer = await t.createTenant('newcomer');
+    const n = await rangeOf('newcomer');
+    assert.ok(n.Base >= Math.max(acmeBase, umbrellaBase) + 65536);
+    assert.ok(newcomer);
+    await dockerOk(acme, ['rm', '-f', id]);
+    await dockerOk(acme, ['volume', 'rm', 'acme-keep']);
+  });
+
+  test('a removed tenant\'s range is never handed out again', async () => {
+    await t.createTenant('shortlived');
+    const gone = await rangeOf('shortlived');
+    await t.berthOk(['tenant', 'rm', 'shortlived']);
+    await t.createTenant('successor');
+    const next = await rangeOf('successor');
+    assert.ok(next.Base >= gone.Base + gone.Size, `successor ${next.Base} is above the removed ${gone.Base}`);
+  });
 });
