@@ -378,4 +378,21 @@ describe('user-namespace ID ranges of tenants', () => {
     const next = await rangeOf('successor');
     assert.ok(next.Base >= gone.Base + gone.Size, `successor ${next.Base} is above the removed ${gone.Base}`);
   });
+
+  test('a host namespace the operator allowed a tenant runs without a user namespace, as dockerd needs --userns=host', async () => {
+    await t.berthOk(['tenant', 'policy', 'umbrella', '--allow', 'host-namespaces']);
+    try {
+      const id = (await dockerOk(umbrella, ['run', '-d', '--network', 'host', BUSYBOX_IMAGE, 'sleep', '60'])).trim();
+      const pid = Number((await dockerOk(umbrella, ['inspect', '-f', '{{.State.Pid}}', id])).trim());
+      assert.equal((await hostIds(pid)).uid[0], 0);
+      await dockerOk(umbrella, ['rm', '-f', id]);
+      // Without one, the same tenant's containers keep their range.
+      const other = (await dockerOk(umbrella, ['run', '-d', BUSYBOX_IMAGE, 'sleep', '60'])).trim();
+      const otherPid = Number((await dockerOk(umbrella, ['inspect', '-f', '{{.State.Pid}}', other])).trim());
+      assert.equal((await hostIds(otherPid)).uid[0], umbrellaBase);
+      await dockerOk(umbrella, ['rm', '-f', other]);
+    } finally {
+      await t.berthOk(['tenant', 'policy', 'umbrella', '--allow', 'none']);
+    }
+  });
 });

@@ -22,6 +22,7 @@ import { matchesNetworkFilters } from '../networks/container-filters.js';
 import { labelMatches, parseFilters } from '../list-filters.js';
 import type { IdRange } from '../../agent/userns/id-range.js';
 import { chownToRangeRoot } from '../../agent/userns/ownership.js';
+import { containerIdRange } from '../tenancy/userns-ranges.js';
 
 const KIND = 'container';
 
@@ -292,7 +293,7 @@ export class ContainerService {
     try {
       // Independent steps at once; both settle before a failure rolls back, so nothing they
       // create can appear after the cleanup.
-      const idRange = this.usernsOf(ctx.tenant);
+      const idRange = containerIdRange(this.usernsOf(ctx.tenant), hostConfig);
       const prepared = await Promise.allSettled([this.rootfs.prepare(id, image.id, idRange), this.writeEtcFiles(record, idRange)]);
       const failed = prepared.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed) throw failed.reason;
@@ -383,7 +384,7 @@ export class ContainerService {
     const lines = hostResolv.split('\n').filter((line) => !/^\s*nameserver\s+(127\.|::1)/.test(line));
     await writeFile(record.resolvConfPath, `${lines.join('\n').trim()}\n`);
     // Root in a tenant's container owns them, as root in the operator's does.
-    if (idRange) await chownToRangeRoot(idRange, [this.containerDir(record.id), record.hostnamePath, record.hostsPath, record.resolvConfPath]);
+    if (idRange) await chownToRangeRoot(idRange, [record.hostnamePath, record.hostsPath, record.resolvConfPath]);
   }
 
   // ---------------------------------------------------------------- start
@@ -415,12 +416,13 @@ export class ContainerService {
     // Independent: the filesystem, the etc files, and a previous run's runtime leftovers.
     const [rootfs] = await Promise.all([
       this.rootfs.mount(id),
-      this.writeEtcFiles(record, this.usernsOf(ctx.tenant)),
+      this.rootfs.idRangeOf(id).then((range) => this.writeEtcFiles(record, range)),
       this.runtime.delete(id).catch(() => undefined),
     ]);
     trace.mark('mount+etc+delete');
     let pid: number;
-    const idRange = this.usernsOf(ctx.tenant);
+    // The range the container was created with (its files are stored in it).
+    const idRange = await this.rootfs.idRangeOf(id);
     try {
       const mounts = await this.mounts?.prepare(ctx, { id, mounts: record.mounts ?? [] }, rootfs, idRange);
       const network = this.networking ? await this.networking.up(ctx, record, idRange) : {};

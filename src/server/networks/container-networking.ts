@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
@@ -278,9 +278,12 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     await copyFile(target.hostsPath, record.hostsPath).catch(() => undefined);
     await copyFile(target.resolvConfPath, record.resolvConfPath).catch(() => undefined);
     const sandbox = this.sandboxes.get(target.id);
+    // Never the host's own user namespace (a target the operator let run without a range).
+    const usernsPath = `/proc/${target.state.Pid}/ns/user`;
+    const ownUserns = joinUserns && (await readlink(usernsPath).catch(() => '')) !== (await readlink('/proc/self/ns/user'));
     return {
       netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net`,
-      ...(joinUserns ? { usernsPath: `/proc/${target.state.Pid}/ns/user` } : {}),
+      ...(ownUserns ? { usernsPath } : {}),
     };
   }
 

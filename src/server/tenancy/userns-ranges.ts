@@ -13,3 +13,19 @@ export function nextIdRange(base: number, taken: IdRange[]): IdRange {
   if (start + RANGE_SIZE > 2 ** 32 - 1) throw new Error('no user-namespace ID range left');
   return { base: start, count: RANGE_SIZE };
 }
+
+/**
+ * The ID range a tenant's container runs in: the tenant's, unless the container shares a
+ * namespace of the host or is privileged, which only a policy the operator loosened lets a
+ * tenant ask for. Those run without a user namespace, as dockerd --userns-remap runs them
+ * only with --userns=host: a host namespace is owned by the host's user namespace, so root
+ * of a range could not use it (mount sysfs or proc, configure the network) anyway.
+ */
+export function containerIdRange(
+  tenantRange: IdRange | undefined,
+  hostConfig: { Privileged?: boolean; NetworkMode?: string; PidMode?: string; IpcMode?: string; UTSMode?: string; UsernsMode?: string },
+): IdRange | undefined {
+  if (!tenantRange) return undefined;
+  const sharesHost = [hostConfig.NetworkMode, hostConfig.PidMode, hostConfig.IpcMode, hostConfig.UTSMode, hostConfig.UsernsMode].some((mode) => mode === 'host');
+  return hostConfig.Privileged === true || sharesHost ? undefined : tenantRange;
+}
