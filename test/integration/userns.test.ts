@@ -267,6 +267,16 @@ describe('user-namespace ID ranges of tenants', () => {
       assert.deepEqual([upperA.uid, upperA.gid], [acmeBase, acmeBase]);
       const upper = await lstat(join(t.berth.dataRoot, 'containers', id, 'upper', 'from-host'));
       assert.deepEqual([upper.uid, upper.gid], [acmeBase + 1000, acmeBase + 1000]);
+      // An owner the range cannot hold is refused, and nothing of that entry is made.
+      const big = tar.pack();
+      big.entry({ name: 'too-big', mode: 0o644, uid: 70000, gid: 0 }, 'x');
+      big.finalize();
+      const chunks: Buffer[] = [];
+      for await (const chunk of big as unknown as AsyncIterable<Buffer>) chunks.push(Buffer.from(chunk));
+      const refused = await docker(acme, ['cp', '-', `${id}:/`], { input: Buffer.concat(chunks) });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /owner id 70000 cannot be mapped into the container's user namespace/);
+      assert.notEqual((await docker(acme, ['exec', id, 'test', '-e', '/too-big'])).code, 0);
       // export: the container's owners as well.
       const exportTar = join(work, 'export.tar');
       await dockerOk(acme, ['export', '-o', exportTar, id]);
@@ -394,5 +404,29 @@ describe('user-namespace ID ranges of tenants', () => {
     } finally {
       await t.berthOk(['tenant', 'policy', 'umbrella', '--allow', 'none']);
     }
+  });
+
+  test('the same change committed by a tenant and by the operator is the same layer', async () => {
+    // A tar with fixed owners and times, copied into a created (never started) container of each.
+    const payload = join(work, 'payload.tar');
+    const pack = tar.pack();
+    pack.entry({ name: 'payload/', type: 'directory', mode: 0o750, uid: 12, gid: 34, mtime: new Date('2024-01-01T00:00:00Z') });
+    pack.entry({ name: 'payload/file', mode: 0o640, uid: 0, gid: 0, mtime: new Date('2024-01-01T00:00:00Z') }, 'same bytes\n');
+    pack.finalize();
+    await new Promise<void>((resolve, reject) => (pack as unknown as NodeJS.ReadableStream).pipe(createWriteStream(payload)).on('finish', resolve).on('error', reject));
+    const layers: string[] = [];
+    for (const [who, env] of [['acme', acme], ['operator', t.berth.env]] as const) {
+      const id = (await dockerOk(env, ['create', BUSYBOX_IMAGE, 'true'])).trim();
+      try {
+        await dockerOk(env, ['cp', '-', `${id}:/`], { input: await readFile(payload) });
+        assert.equal(await dockerOk(env, ['diff', id]), 'A /payload\nA /payload/file\n', who);
+        await dockerOk(env, ['commit', id, `same-change-${who}`]);
+      } finally {
+        await dockerOk(env, ['rm', '-f', id]);
+      }
+      const rootfs = JSON.parse(await dockerOk(env, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', `same-change-${who}`])) as string[];
+      layers.push(rootfs[rootfs.length - 1]!);
+    }
+    assert.equal(layers[0], layers[1], 'the diff ids agree');
   });
 });
