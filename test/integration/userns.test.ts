@@ -357,7 +357,13 @@ describe('user-namespace ID ranges of tenants', () => {
     }
     const pid = Number((await dockerOk(acme, ['inspect', '-f', '{{.State.Pid}}', id])).trim());
     await t.berth.kill();
+    // A user namespace pinned for a container that is gone (a crash mid-remove): reconcile drops it.
+    const orphan = join(t.berth.execRoot, 'netns', `${'e'.repeat(64)}.userns`);
+    await writeFile(orphan, '');
+    await new Promise<void>((resolve, reject) => spawn('mount', ['--bind', `/proc/${pid}/ns/user`, orphan], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolve() : reject(new Error(`mount ${c}`)))));
     await t.berth.restart();
+    assert.equal(await lstat(orphan).then(() => 'still there', () => 'gone'), 'gone');
+    assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(orphan), 'unmounted');
     assert.equal((await rangeOf('acme')).Base, acmeBase, 'the range is durable');
     assert.equal((await rangeOf('umbrella')).Base, umbrellaBase);
     assert.equal((await hostIds(pid)).uid[0], acmeBase, 'the container ran on');

@@ -78,8 +78,17 @@ export class NetnsDirectory {
 
   /** Container ids that have a namespace file. */
   async list(): Promise<string[]> {
+    return this.idsOfFiles(/^([0-9a-f]{64})$/);
+  }
+
+  /** Container ids that have a pinned user namespace (its network namespace file may be gone: a crash mid-remove). */
+  async listUserns(): Promise<string[]> {
+    return this.idsOfFiles(/^([0-9a-f]{64})\.userns$/);
+  }
+
+  private async idsOfFiles(pattern: RegExp): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+      return (await readdir(this.dir)).map((name) => pattern.exec(name)?.[1]).filter((id): id is string => id !== undefined);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return [];
       throw err;

@@ -94,7 +94,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         await deleteLink(link.name).catch(() => undefined);
       }
     }
-    for (const id of await this.host.netns.list()) {
+    for (const id of new Set([...(await this.host.netns.list()), ...(await this.host.netns.listUserns())])) {
       if (!this.sandboxes.has(id)) await this.host.netns.remove(id).catch(() => undefined);
     }
     await this.refreshFirewall();
