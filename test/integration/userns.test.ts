@@ -77,6 +77,36 @@ async function tarMembers(file: string): Promise<{ name: string; uid: number; gi
   return members;
 }
 
+/** The security.capability PAX record of `name` in any layer of a `docker save` tarball. */
+async function capabilityOf(saveTar: string, name: string): Promise<Buffer | undefined> {
+  let found: Buffer | undefined;
+  const outer = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    outer.on('entry', (header, stream, next) => {
+      if (header.type !== 'file' || !/(layer\.tar|blobs\/sha256\/[0-9a-f]{64})$/.test(header.name)) {
+        stream.resume();
+        stream.on('end', next);
+        return;
+      }
+      const inner = tar.extract();
+      inner.on('entry', (h, s, n) => {
+        const value = (h.pax as Record<string, string> | undefined)?.['SCHILY.xattr.security.capability'];
+        if (h.name === name && value !== undefined) found = Buffer.from(value, 'latin1');
+        s.resume();
+        s.on('end', n);
+      });
+      inner.on('finish', next);
+      inner.on('error', () => next());
+      stream.pipe(inner);
+    });
+    outer.on('finish', resolve);
+    outer.on('error', reject);
+  });
+  createReadStream(saveTar).pipe(outer);
+  await done;
+  return found;
+}
+
 /** Every member of every layer of a `docker save` tarball: name, uid, gid, by layer. */
 async function layerMembers(saveTar: string): Promise<{ name: string; uid: number; gid: number }[][]> {
   const layers: { name: string; uid: number; gid: number }[][] = [];
@@ -434,5 +464,35 @@ describe('user-namespace ID ranges of tenants', () => {
       layers.push(rootfs[rootfs.length - 1]!);
     }
     assert.equal(layers[0], layers[1], 'the diff ids agree');
+  });
+
+  test('file capabilities set under a tenant\'s root are committed as root\'s of whoever runs the image (v2)', async () => {
+    const id = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'cp /bin/busybox /capped && sleep 60'])).trim();
+    try {
+      for (let i = 0; i < 50; i++) {
+        if ((await docker(acme, ['exec', id, 'test', '-f', '/capped'])).code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // What the kernel stores when root of the range sets cap_net_raw+ep (busybox has no
+      // setcap): revision 3 with the range's root as rootid.
+      const v3 = Buffer.alloc(24);
+      v3.writeUInt32LE(0x03000001, 0);
+      v3.writeUInt32LE(1 << 13, 4);
+      v3.writeUInt32LE(acmeBase, 20);
+      const upperFile = join(t.berth.dataRoot, 'containers', id, 'upper', 'capped');
+      await new Promise<void>((resolve, reject) =>
+        spawn('setfattr', ['-n', 'security.capability', '-v', `0x${v3.toString('hex')}`, upperFile], { stdio: 'ignore' }).on('close', (c) => (c === 0 ? resolve() : reject(new Error(`setfattr ${c}`)))),
+      );
+      await dockerOk(acme, ['commit', id, 'acme-capped']);
+    } finally {
+      await dockerOk(acme, ['rm', '-f', id]);
+    }
+    const saved = join(work, 'capped.tar');
+    await dockerOk(acme, ['save', '-o', saved, 'acme-capped']);
+    const caps = await capabilityOf(saved, 'capped');
+    assert.ok(caps, 'the layer carries the capability');
+    assert.equal(caps.length, 20, 'version 2');
+    assert.equal(caps.readUInt32LE(0), 0x02000001);
+    assert.equal(caps.readUInt32LE(4), 1 << 13);
   });
 });

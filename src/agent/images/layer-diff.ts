@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { internal } from '../../common/errors.js';
 import { toImageId, type IdRange } from '../userns/id-range.js';
+import { capabilityForLayer } from '../userns/file-caps.js';
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 
 const run = promisify(execFile);
@@ -80,7 +81,7 @@ export async function writeLayerDiff(upperDir: string, tarPath: string, options:
       const name = path.slice(slash + 1);
       const mtime = st.mtime;
       const base = { uid: toImageId(options.idRange, st.uid), gid: toImageId(options.idRange, st.gid), mtime, mode: st.mode & 0o7777 };
-      const pax = paxXattrs(xattrs.get(abs));
+      const pax = paxXattrs(xattrs.get(abs), options.idRange);
       const withPax = pax ? { pax } : {};
       if (st.isCharacterDevice() && st.rdev === 0) {
         await add({ name: `${parent}${WHITEOUT_PREFIX}${name}`, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime });
@@ -183,12 +184,12 @@ function unescapeGetfattr(name: string): string {
 }
 
 /** PAX records for the attributes a layer carries (overlayfs' own are left out). */
-function paxXattrs(attrs: Map<string, string> | undefined): Record<string, string> | undefined {
+function paxXattrs(attrs: Map<string, string> | undefined, idRange: IdRange | undefined): Record<string, string> | undefined {
   if (attrs === undefined) return undefined;
   const pax: Record<string, string> = {};
   for (const [name, value] of attrs) {
     if (name.startsWith('trusted.overlay.')) continue;
-    pax[`SCHILY.xattr.${name}`] = value;
+    pax[`SCHILY.xattr.${name}`] = name === 'security.capability' ? capabilityForLayer(value, idRange) : value;
   }
   return Object.keys(pax).length > 0 ? pax : undefined;
 }

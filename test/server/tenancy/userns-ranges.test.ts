@@ -14,6 +14,7 @@ import type { CertificateAuthority } from '../../../src/server/tenancy/pki.js';
 import { TenantService, type TenantRecord } from '../../../src/server/tenancy/tenant-service.js';
 import { nextIdRange } from '../../../src/server/tenancy/userns-ranges.js';
 import { toHostId, toImageId } from '../../../src/agent/userns/id-range.js';
+import { capabilityForLayer } from '../../../src/agent/userns/file-caps.js';
 
 test('nextIdRange: aligned, above the base and every range taken', () => {
   assert.deepEqual(nextIdRange(1 << 20, []), { base: 1 << 20, count: 65536 });
@@ -76,4 +77,26 @@ test('TenantService: ranges are durable, disjoint, given to old tenants on load,
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('capabilityForLayer: v3 capabilities of the range root become v2; others keep v3 with the owner shifted', () => {
+  const range = { base: 1 << 20, count: 65536 };
+  const v3 = (rootid: number): string => {
+    const b = Buffer.alloc(24);
+    b.writeUInt32LE(0x03000001, 0); // revision 3, effective
+    b.writeUInt32LE(1 << 13, 4); // cap_net_raw permitted
+    b.writeUInt32LE(rootid, 20);
+    return b.toString('latin1');
+  };
+  const asV2 = Buffer.from(capabilityForLayer(v3(range.base), range), 'latin1');
+  assert.equal(asV2.length, 20);
+  assert.equal(asV2.readUInt32LE(0), 0x02000001);
+  assert.equal(asV2.readUInt32LE(4), 1 << 13);
+  const other = Buffer.from(capabilityForLayer(v3(range.base + 1000), range), 'latin1');
+  assert.equal(other.length, 24);
+  assert.equal(other.readUInt32LE(20), 1000);
+  // Without a range (the operator's container) or for a v2 value, nothing changes.
+  assert.equal(capabilityForLayer(v3(5), undefined), v3(5));
+  const v2 = asV2.toString('latin1');
+  assert.equal(capabilityForLayer(v2, range), v2);
 });
