@@ -25,7 +25,8 @@
  *
  * All three create the user namespace the same way: a child unshares it and waits while this
  * (host root) process writes its uid_map/gid_map, then the namespace is used through
- * /proc/CHILD/ns/user and the child exits. Exit status 1 with a message on any failure.
+ * /proc/CHILD/ns/user and the child exits (for run: becomes CMD). Exit status 1 with a
+ * message on any failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -85,6 +87,12 @@ static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long cou
     /* Returns at EOF, when the parent is done with our namespaces. */
     (void)read(hold_pipe[0], &c, 1);
     if (exec_argv == NULL) _exit(0);
+    /*
+     * Become the namespace's root (host BASE): we are still host root, which the namespace
+     * does not map, and execve would drop our capabilities. This fails, and CMD never runs,
+     * when the parent died before writing the maps (EOF came early).
+     */
+    if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become the range's root");
     execvp(exec_argv[0], exec_argv);
     die(exec_argv[0]);
   }

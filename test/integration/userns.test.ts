@@ -272,10 +272,10 @@ describe('user-namespace ID ranges of tenants', () => {
   });
 
   test('docker cp in and out and export carry the container\'s owners; the host stores them shifted', async () => {
-    const id = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'echo inside > /made-inside && chown 33:33 /made-inside && sleep 60'])).trim();
+    const id = (await dockerOk(acme, ['run', '-d', BUSYBOX_IMAGE, 'sh', '-c', 'echo inside > /made-inside && chown 33:33 /made-inside && echo s > /private && chown 1000 /private && chmod 600 /private && sleep 60'])).trim();
     try {
       for (let i = 0; i < 50; i++) {
-        if ((await docker(acme, ['exec', id, 'test', '-f', '/made-inside'])).code === 0) break;
+        if ((await docker(acme, ['exec', id, 'test', '-f', '/private'])).code === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       // Out: the raw archive (`docker cp ... -` passes the API's tar through).
@@ -312,6 +312,7 @@ describe('user-namespace ID ranges of tenants', () => {
       await dockerOk(acme, ['export', '-o', exportTar, id]);
       const exported = new Map((await tarMembers(exportTar)).map((m) => [m.name, m.uid]));
       assert.equal(exported.get('made-inside'), 33);
+      assert.equal(exported.get('private'), 1000, 'a file only its owner may read is exported too');
       assert.equal(exported.get('from-host'), 1000);
       assert.equal(exported.get('bin/busybox'), 0);
     } finally {
