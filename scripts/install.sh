@@ -22,6 +22,8 @@ PACKAGES+=(docker-registry apache2-utils)
 PACKAGES+=(docker-compose)
 # The advisor's rpm inventory test builds a real rpm database (rpmbuild, rpm --initdb).
 PACKAGES+=(rpm)
+# Builds native/berth-userns.c (user-namespace ID ranges of tenants).
+PACKAGES+=(gcc libc6-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -79,6 +81,15 @@ if [[ -L node_modules ]]; then
 elif [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install.sh: npm ci"
   npm ci --no-audit --no-fund
+fi
+
+# The user-namespace helper (native/berth-userns.c): namespace syscalls Node cannot make.
+# gcc and libc6-dev come with build-essential on most machines; rebuilt only when the source changed.
+if [[ ! -x native/bin/berth-userns || native/berth-userns.c -nt native/bin/berth-userns ]]; then
+  echo "install.sh: building native/bin/berth-userns"
+  mkdir -p native/bin
+  gcc -O2 -Wall -Wextra -Werror -o native/bin/berth-userns.tmp native/berth-userns.c
+  mv native/bin/berth-userns.tmp native/bin/berth-userns
 fi
 
 # A type error fails the install (and so CI). tsc still emits on errors, so a developer whose

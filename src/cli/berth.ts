@@ -3,13 +3,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runUp } from './up.js';
 import { tenantCommand } from './tenant-commands.js';
 import { auditCommand } from './audit-command.js';
+import { imageCommand } from './image-commands.js';
 
 function wholeNumber(text: string): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
   return value;
 }
-import { imageCommand } from './image-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -44,8 +44,16 @@ program
   )
   .addOption(new Option('--audit-retention-days <days>', 'drop audit entries older than this (0 keeps them)').argParser(wholeNumber).default(90))
   .addOption(new Option('--audit-max-entries <n>', 'keep at most this many audit entries, the newest (0: no limit)').argParser(wholeNumber).default(1_000_000))
+  .addOption(
+    new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges (65536 ids each); default 1048576 (2^20)").argParser((v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 65536 || n > 2 ** 32 - 2 * 65536) throw new InvalidArgumentError(`${v} is not a uid between 65536 and 2^32-131072`);
+      return n;
+    }),
+  )
   .action(
     async (options: {
+      usernsBase?: number;
       dataRoot: string;
       execRoot: string;
       host: string[];

@@ -36,6 +36,8 @@ import { isHostNetworkDomain, splitRepository } from '../server/registry/endpoin
 import { parseReference } from '../server/images/reference.js';
 import { discardProgress } from '../server/registry/progress.js';
 import { listenerNames } from './tls-names.js';
+import { allowTraversal } from '../agent/userns/traversal.js';
+import { helperAvailable, helperPath } from '../agent/userns/helper.js';
 
 export interface UpOptions {
   dataRoot: string;
@@ -57,6 +59,8 @@ export interface UpOptions {
   auditRetentionDays?: number;
   /** Audit retention: at most this many entries are kept (0: no limit). */
   auditMaxEntries?: number;
+  /** First host uid of tenants' user-namespace ID ranges (docs/tenancy.md). */
+  usernsBase?: number;
 }
 
 /**
@@ -68,7 +72,11 @@ export async function runUp(options: UpOptions): Promise<void> {
   const dataRoot = resolve(options.dataRoot);
   const execRoot = resolve(options.execRoot);
   const addresses = options.host.map(parseListenAddress);
-  await mkdir(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+  await mkdir(join(dataRoot, 'containers'), { recursive: true, mode: 0o711 });
+  // Root of a tenant's container is an unprivileged host uid: runc, inside its user namespace,
+  // must pass through these to the rootfs and the files it mounts (as dockerd --userns-remap).
+  await allowTraversal([dataRoot, join(dataRoot, 'containers')]);
+  if (!helperAvailable()) logger.error({ helper: helperPath() }, "the user-namespace helper is missing (scripts/install.sh builds it): tenants' containers cannot start");
   await mkdir(execRoot, { recursive: true, mode: 0o700 });
 
   const store = new SqliteStore(join(dataRoot, 'berth.db'));
@@ -141,7 +149,10 @@ export async function runUp(options: UpOptions): Promise<void> {
     ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
   });
   const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream, events);
-  containers = new ContainerService({ store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts, networking });
+  containers = new ContainerService({
+    store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts, networking,
+    usernsOf: (tenant) => tenants?.usernsOf(tenant),
+  });
   networks.containers = { lookup: (ctx, ref) => containers!.lookup(ctx, ref) };
   const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
   const exec = new ExecService({ containers, runtime, events, logger });
@@ -190,6 +201,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     store,
     ca,
     ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
+    ...(options.usernsBase !== undefined ? { usernsBase: options.usernsBase } : {}),
   });
   await tenants.load();
   const tenantEndpoints = addresses.flatMap((a) =>

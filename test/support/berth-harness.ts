@@ -15,7 +15,7 @@
  * under the roots, every mount under the temp dir (deepest first), and the temp dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,9 @@ export async function startBerth(options: BerthOptions = {}): Promise<BerthInsta
   const configDir = join(baseDir, 'docker-config');
   const socket = join(baseDir, 'berth.sock');
   await Promise.all([mkdir(dataRoot), mkdir(execRoot), mkdir(configDir)]);
+  // Root of a tenant's container is an unprivileged host uid (user namespaces): runc must pass
+  // through here to the data root, as through /var/lib on a real host.
+  await chmod(baseDir, 0o711);
 
   let child: ChildProcess | undefined;
   let log = '';

@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { internal } from '../../common/errors.js';
+import { toImageId, type IdRange } from '../userns/id-range.js';
+import { capabilityForLayer } from '../userns/file-caps.js';
 import { OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './layer-unpack.js';
 
 const run = promisify(execFile);
@@ -32,6 +34,11 @@ export interface LayerDiffOptions {
    * same owner and mode), so it can be left out too.
    */
   onlyCopiedUp?: (path: string, st: { mode: number; uid: number; gid: number }) => Promise<boolean>;
+  /**
+   * The ID range the upper dir's owners are stored in (a tenant's container): members carry
+   * the ids the container saw, so a layer is the same whichever tenant made it.
+   */
+  idRange?: IdRange;
 }
 
 export interface LayerDiffResult {
@@ -73,8 +80,8 @@ export async function writeLayerDiff(upperDir: string, tarPath: string, options:
       const parent = slash === -1 ? '' : path.slice(0, slash + 1);
       const name = path.slice(slash + 1);
       const mtime = st.mtime;
-      const base = { uid: st.uid, gid: st.gid, mtime, mode: st.mode & 0o7777 };
-      const pax = paxXattrs(xattrs.get(abs));
+      const base = { uid: toImageId(options.idRange, st.uid), gid: toImageId(options.idRange, st.gid), mtime, mode: st.mode & 0o7777 };
+      const pax = paxXattrs(xattrs.get(abs), options.idRange);
       const withPax = pax ? { pax } : {};
       if (st.isCharacterDevice() && st.rdev === 0) {
         await add({ name: `${parent}${WHITEOUT_PREFIX}${name}`, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime });
@@ -128,7 +135,8 @@ async function collect(upperDir: string, rel: string, options: LayerDiffOptions,
     }
     const below = await collect(upperDir, path, options, xattrs);
     const opaque = xattrs.get(abs)?.get(OVERLAY_OPAQUE_XATTR) === 'y';
-    if (below.length === 0 && !opaque && options.onlyCopiedUp !== undefined && (await options.onlyCopiedUp(path, st))) continue;
+    const seen = { mode: st.mode, uid: toImageId(options.idRange, st.uid), gid: toImageId(options.idRange, st.gid) };
+    if (below.length === 0 && !opaque && options.onlyCopiedUp !== undefined && (await options.onlyCopiedUp(path, seen))) continue;
     out.push({ path, abs, st }, ...below);
   }
   return out;
@@ -176,12 +184,12 @@ function unescapeGetfattr(name: string): string {
 }
 
 /** PAX records for the attributes a layer carries (overlayfs' own are left out). */
-function paxXattrs(attrs: Map<string, string> | undefined): Record<string, string> | undefined {
+function paxXattrs(attrs: Map<string, string> | undefined, idRange: IdRange | undefined): Record<string, string> | undefined {
   if (attrs === undefined) return undefined;
   const pax: Record<string, string> = {};
   for (const [name, value] of attrs) {
     if (name.startsWith('trusted.overlay.')) continue;
-    pax[`SCHILY.xattr.${name}`] = value;
+    pax[`SCHILY.xattr.${name}`] = name === 'security.capability' ? capabilityForLayer(value, idRange) : value;
   }
   return Object.keys(pax).length > 0 ? pax : undefined;
 }

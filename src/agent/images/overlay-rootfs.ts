@@ -1,10 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { errnoCode, internal, notFound } from '../../common/errors.js';
 import type { RootfsManager } from '../../server/images/types.js';
+import { readRangeFile, writeRangeFile, type IdRange } from '../userns/id-range.js';
+import { helperPath, mountShiftedOverlay, userRangeCommand } from '../userns/helper.js';
+import { chownToRangeRoot } from '../userns/ownership.js';
+
+/** Names the ID range of a tenant's container (absent: the operator's, unshifted). */
+const RANGE_FILE = 'idrange';
 
 const run = promisify(execFile);
 
@@ -33,7 +39,7 @@ export class OverlayRootfs implements RootfsManager {
     return join(this.opts.dataRoot, 'containers', containerId);
   }
 
-  async prepare(containerId: string, imageId: string): Promise<string> {
+  async prepare(containerId: string, imageId: string, idRange?: IdRange): Promise<string> {
     const base = this.dir(containerId);
     const lower = await this.opts.layersFor(imageId);
     try {
@@ -41,6 +47,9 @@ export class OverlayRootfs implements RootfsManager {
       await mkdir(join(base, 'work'), { recursive: true, mode: 0o700 });
       await mkdir(join(base, 'merged'), { recursive: true, mode: 0o755 });
       await writeFile(join(base, 'lower'), lower.join('\n'));
+      await writeRangeFile(join(base, RANGE_FILE), idRange);
+      // The upper dir's owner and mode are those of the container's / .
+      if (idRange) await chownToRangeRoot(idRange, [join(base, 'upper'), join(base, 'work')]);
       return await this.mount(containerId);
     } catch (err) {
       await this.remove(containerId).catch(() => undefined);
@@ -58,10 +67,20 @@ export class OverlayRootfs implements RootfsManager {
       await mkdir(join(base, 'empty'), { recursive: true });
       lowers = [join(base, 'empty')];
     }
-    const { cwd, names } = relativeToCommonDir(lowers);
-    const options = `lowerdir=${names.join(':')},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`;
+    const idRange = await readRangeFile(join(base, RANGE_FILE));
+    const upperAndWork = `upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`;
     try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, merged], { cwd });
+      if (idRange) {
+        // Shared layers are seen shifted into the tenant's range through an idmapped mount; the
+        // upper dir stores host ids (see userns/id-range.ts).
+        const layerRoot = dirname(dirname(lowers[0]!));
+        const names = lowers.map((l) => relative(layerRoot, l));
+        if (names.some((n) => n.startsWith('..'))) throw new Error(`lower dirs are not under one layer root: ${lowers.join(' ')}`);
+        await mountShiftedOverlay(idRange, layerRoot, merged, `lowerdir=${names.join(':')},${upperAndWork}`);
+      } else {
+        const { cwd, names } = relativeToCommonDir(lowers);
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${names.join(':')},${upperAndWork}`, merged], { cwd });
+      }
     } catch (err) {
       throw internal('mounting the container filesystem failed', err);
     }
@@ -83,7 +102,12 @@ export class OverlayRootfs implements RootfsManager {
   async remove(containerId: string): Promise<void> {
     const base = this.dir(containerId);
     await this.unmount(containerId);
-    await Promise.all(['merged', 'upper', 'work', 'lower', 'empty'].map((part) => rm(join(base, part), { recursive: true, force: true })));
+    await Promise.all(['merged', 'upper', 'work', 'lower', 'empty', RANGE_FILE].map((part) => rm(join(base, part), { recursive: true, force: true })));
+  }
+
+  /** The tenant's ID range the container's files are stored in; undefined for the operator's. */
+  async idRangeOf(containerId: string): Promise<IdRange | undefined> {
+    return readRangeFile(join(this.dir(containerId), RANGE_FILE));
   }
 
   async changes(containerId: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]> {
@@ -132,9 +156,11 @@ export class OverlayRootfs implements RootfsManager {
   async exportTar(containerId: string): Promise<Readable> {
     const merged = await this.mount(containerId);
     const names = (await readdir(merged)).sort();
-    const child = spawn('tar', ['-c', '-f', '-', '-C', merged, '--numeric-owner', '--xattrs', '--', ...names], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const tarArgs = ['-c', '-f', '-', '-C', merged, '--numeric-owner', '--xattrs', '--', ...names];
+    // A tenant's container is archived by root of its range, so owners are the container's.
+    const idRange = await this.idRangeOf(containerId);
+    const [command, args] = idRange ? [helperPath(), userRangeCommand(idRange, 'tar', tarArgs)] : ['tar', tarArgs];
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => {

@@ -2,6 +2,8 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../common/errors.js';
 import { runTool } from './command.js';
+import { createUsernsNetns } from '../userns/helper.js';
+import type { IdRange } from '../userns/id-range.js';
 
 /**
  * Persistent network namespaces, one per running bridge-mode container, as `ip netns` keeps
@@ -19,18 +21,33 @@ export class NetnsDirectory {
     return join(this.dir, containerId);
   }
 
+  /** The pinned user namespace that owns a tenant container's network namespace. */
+  usernsPathOf(containerId: string): string {
+    return join(this.dir, `${containerId}.userns`);
+  }
+
   /**
    * Makes the namespace with loopback up and runs `ipCommands` (ip -batch lines) inside it, in
    * one process: a container's start pays for one spawn here, not one per step. A leftover
    * namespace file of the same container (a crash mid-start) is replaced.
+   *
+   * With an ID range (a tenant's container) the namespace is owned by a new user namespace
+   * of that range, pinned beside it (usernsPathOf) for runc to join: root in the container
+   * then has CAP_NET_ADMIN over its own network (ports below 1024, sysfs) and nothing more.
    */
-  async create(containerId: string, ipCommands: string[] = []): Promise<string> {
+  async create(containerId: string, ipCommands: string[] = [], idRange?: IdRange): Promise<string> {
     const path = this.pathOf(containerId);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (await exists(path)) await this.remove(containerId);
+    if ((await exists(path)) || (await exists(this.usernsPathOf(containerId)))) await this.remove(containerId);
     await writeFile(path, '', { mode: 0o600 });
     try {
-      await runTool('unshare', [`--net=${path}`, 'ip', '-batch', '-'], ['link set lo up', ...ipCommands, ''].join('\n'));
+      const batch = ['link set lo up', ...ipCommands, ''].join('\n');
+      if (idRange) {
+        await writeFile(this.usernsPathOf(containerId), '', { mode: 0o600 });
+        await createUsernsNetns(idRange, this.usernsPathOf(containerId), path, batch);
+      } else {
+        await runTool('unshare', [`--net=${path}`, 'ip', '-batch', '-'], batch);
+      }
     } catch (err) {
       await this.remove(containerId);
       throw err;
@@ -52,12 +69,26 @@ export class NetnsDirectory {
     // Lazy: a process that entered the namespace by path must not make the unmount fail.
     await runTool('umount', ['-l', path]).catch(() => undefined);
     await rm(path, { force: true });
+    const userns = this.usernsPathOf(containerId);
+    if (await exists(userns)) {
+      await runTool('umount', ['-l', userns]).catch(() => undefined);
+      await rm(userns, { force: true });
+    }
   }
 
   /** Container ids that have a namespace file. */
   async list(): Promise<string[]> {
+    return this.idsOfFiles(/^([0-9a-f]{64})$/);
+  }
+
+  /** Container ids that have a pinned user namespace (its network namespace file may be gone: a crash mid-remove). */
+  async listUserns(): Promise<string[]> {
+    return this.idsOfFiles(/^([0-9a-f]{64})\.userns$/);
+  }
+
+  private async idsOfFiles(pattern: RegExp): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((name) => /^[0-9a-f]{64}$/.test(name));
+      return (await readdir(this.dir)).map((name) => pattern.exec(name)?.[1]).filter((id): id is string => id !== undefined);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return [];
       throw err;

@@ -5,6 +5,7 @@ import type { LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxResources, Mo
 import { defaultSeccompProfile } from './seccomp.js';
 import { ociBindMount } from '../mounts/oci-mounts.js';
 import type { ContainerSpecInput, ResourceLimits } from './types.js';
+import { ociIdMapping } from '../userns/id-range.js';
 
 /**
  * Builds the OCI runtime spec (a bundle's config.json) for one container: a pure function of
@@ -140,6 +141,8 @@ export function buildOciSpec(input: ContainerSpecInput, host: SpecHostContext): 
     input.netnsPath ? { type: 'network', path: input.netnsPath } : { type: 'network' },
   ];
   if (host.cgroupNamespace) namespaces.push({ type: 'cgroup' });
+  if (input.idRange) namespaces.unshift(input.usernsPath ? { type: 'user', path: input.usernsPath } : { type: 'user' });
+  const idMappings = input.idRange ? { uidMappings: [ociIdMapping(input.idRange)], gidMappings: [ociIdMapping(input.idRange)] } : {};
 
   // There is no domainname field in runtime-spec 1.0; this sysctl has setdomainname(2)'s effect.
   const sysctl: Record<string, string> = {};
@@ -168,6 +171,7 @@ export function buildOciSpec(input: ContainerSpecInput, host: SpecHostContext): 
       resources: { devices: [...DEVICE_CGROUP_RULES], ...linuxResources(input.resources) },
       cgroupsPath: host.cgroupsPath,
       namespaces,
+      ...idMappings,
       devices: DEFAULT_DEVICES.map((d) => ({ ...d })),
       seccomp: defaultSeccompProfile(caps, { compat32: host.compat32Syscalls ?? false }),
       maskedPaths: [...MASKED_PATHS],

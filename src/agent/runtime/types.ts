@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { PreparedMount } from '../mounts/oci-mounts.js';
+import type { IdRange } from '../userns/id-range.js';
 
 /**
  * The contract between the container service (server side) and the runtime of one host.
@@ -79,6 +80,12 @@ export interface ContainerSpecInput {
   sysctls?: Record<string, string>;
   /** Network namespace to join; undefined means a new private one with loopback only. */
   netnsPath?: string;
+  /**
+   * A tenant's ID range: the container gets a user namespace mapping 0.. to it (the operator's
+   * containers have none). `usernsPath` joins one made beforehand (it owns `netnsPath`).
+   */
+  idRange?: IdRange;
+  usernsPath?: string;
 }
 
 export interface ResourceLimits {

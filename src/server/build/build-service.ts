@@ -126,6 +126,7 @@ export class BuildService {
         ({ members } = await writeLayerDiff(join(this.opts.containers.containerDir(record.id), 'upper'), layerTar, {
           skip: runtimeMountPoint,
           onlyCopiedUp: (path, st) => existsBelowAs(lowerDirs, path, st),
+          idRange: await this.opts.containers.idRangeOf(record.id),
         }));
       } finally {
         if (pause) await this.opts.containers.unpause(ctx, record.id).catch((err: unknown) => this.opts.logger.warn({ err }, 'unpausing after commit failed'));

@@ -143,6 +143,7 @@ export class RunStepRunner {
       const { members } = await writeLayerDiff(upper, input.layerTar, {
         skip: runtimeMountPoint,
         onlyCopiedUp: (path, st) => existsBelowAs(input.lowerDirs, path, st),
+        idRange: await this.containers.idRangeOf(id),
       });
       return { containerId: id, exitCode: 0, members };
     } finally {

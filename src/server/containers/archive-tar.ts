@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { BerthError, errnoCode, invalidArgument } from '../../common/errors.js';
+import { toHostId, toImageId, type IdRange } from '../../agent/userns/id-range.js';
 import { cleanEntryName, resolveInContainer, type FileMount } from './archive-paths.js';
 
 const run = promisify(execFile);
@@ -75,7 +76,7 @@ export function pathStatOf(name: string, st: BigIntStats, linkTarget: string): C
  * `topName/<relative path>` ("." gives "./a", "/" gives "/a", as dockerd names them). Nothing is
  * followed: the caller resolves the top path first when it wants a link's target archived.
  */
-export function packPath(hostPath: string, topName: string): Readable {
+export function packPath(hostPath: string, topName: string, idRange?: IdRange): Readable {
   const pack = tar.pack();
   const hardLinks = new Map<string, string>();
   // Docker's names: "<top>/<rel>"; for "." (contents of a directory) "./<rel>", which the CLI
@@ -90,8 +91,9 @@ export function packPath(hostPath: string, topName: string): Readable {
     const name = nameFor(rel);
     const common = {
       mode: Number(st.mode) & 0o7777,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      // A tenant's files are stored with host ids; the archive has the container's.
+      uid: toImageId(idRange, Number(st.uid)),
+      gid: toImageId(idRange, Number(st.gid)),
       mtime: new Date(Number(st.mtimeMs)),
     };
     if (st.isDirectory()) {
@@ -164,6 +166,8 @@ export interface ExtractOptions {
   /** Owner for every entry (copyUIDGID); otherwise each entry keeps the tar header's. */
   owner?: { uid: number; gid: number };
   mounts?: FileMount[];
+  /** A tenant's container: owners are stored shifted into its range. */
+  idRange?: IdRange;
 }
 
 /** Unpacks `input` below `options.destination`. Resolves when every entry is written. */
@@ -229,8 +233,8 @@ async function extractEntry(item: Readable & { header: tar.Header }, options: Ex
   }
 
   const mode = (header.mode ?? 0o644) & 0o7777;
-  const uid = options.owner?.uid ?? header.uid ?? 0;
-  const gid = options.owner?.gid ?? header.gid ?? 0;
+  const uid = toHostId(options.idRange, options.owner?.uid ?? header.uid ?? 0);
+  const gid = toHostId(options.idRange, options.owner?.gid ?? header.gid ?? 0);
   const mtime = header.mtime ?? new Date();
   switch (type) {
     case 'directory':

@@ -336,7 +336,7 @@ export class ContainerIoService {
   async archivePath(ctx: RequestContext, ref: string, path: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     const record = await this.containers.lookup(ctx, ref);
     const { stat, hostPath, abs } = await this.statResolved(record, ref, path);
-    const tar = packPath(hostPath, goBase(abs));
+    const tar = packPath(hostPath, goBase(abs), await this.rootfs.idRangeOf(record.id));
     this.publish(ctx, record, 'archive-path');
     return { stat, tar };
   }
@@ -367,6 +367,7 @@ export class ContainerIoService {
       noOverwriteDirNonDir: options.noOverwriteDirNonDir,
       ...(owner ? { owner: { uid: owner.uid, gid: owner.gid } } : {}),
       mounts,
+      idRange: await this.rootfs.idRangeOf(record.id),
     });
     this.publish(ctx, record, 'extract-to-dir');
   }

@@ -20,6 +20,9 @@ import { healthOnStart, type HealthState } from '../health/health-config.js';
 import type { ContainerNetworking } from '../networks/types.js';
 import { matchesNetworkFilters } from '../networks/container-filters.js';
 import { labelMatches, parseFilters } from '../list-filters.js';
+import type { IdRange } from '../../agent/userns/id-range.js';
+import { chownToRangeRoot } from '../../agent/userns/ownership.js';
+import { containerIdRange } from '../tenancy/userns-ranges.js';
 
 /** The Store kind of container records (quotas count them straight from the store). */
 export const CONTAINER_KIND = 'container';
@@ -73,6 +76,8 @@ export interface ContainerServiceOptions {
   mounts?: MountPlanner;
   /** Networks, addresses, ports and DNS of containers; without it containers get loopback only. */
   networking?: ContainerNetworking;
+  /** A tenant's user-namespace ID range (docs/tenancy.md); none: no user namespace. */
+  usernsOf?: (tenant: string) => IdRange | undefined;
 }
 
 interface Waiter {
@@ -111,6 +116,7 @@ export class ContainerService {
   private readonly startFailedHooks: StartFailedHook[] = [];
   private readonly tenants = new Map<string, string>();
   private closing = false;
+  private readonly usernsOf: (tenant: string) => IdRange | undefined;
 
   constructor(options: ContainerServiceOptions) {
     this.store = options.store;
@@ -122,6 +128,7 @@ export class ContainerService {
     this.log = options.logger;
     this.mounts = options.mounts;
     this.networking = options.networking;
+    this.usernsOf = options.usernsOf ?? (() => undefined);
   }
 
   addBeforeStartHook(hook: BeforeStartHook): void {
@@ -131,6 +138,11 @@ export class ContainerService {
   /** Called when a user's start fails, so sessions waiting for the start (attach) can end. */
   addStartFailedHook(hook: StartFailedHook): void {
     this.startFailedHooks.push(hook);
+  }
+
+  /** The ID range a container's files are stored in (a tenant's), for those that read them raw. */
+  idRangeOf(id: string): Promise<IdRange | undefined> {
+    return this.rootfs.idRangeOf(id);
   }
 
   containerDir(id: string): string {
@@ -283,7 +295,8 @@ export class ContainerService {
     try {
       // Independent steps at once; both settle before a failure rolls back, so nothing they
       // create can appear after the cleanup.
-      const prepared = await Promise.allSettled([this.rootfs.prepare(id, image.id), this.writeEtcFiles(record)]);
+      const idRange = containerIdRange(this.usernsOf(ctx.tenant), hostConfig);
+      const prepared = await Promise.allSettled([this.rootfs.prepare(id, image.id, idRange), this.writeEtcFiles(record, idRange)]);
       const failed = prepared.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed) throw failed.reason;
       trace.mark('rootfs+etc');
@@ -359,7 +372,7 @@ export class ContainerService {
     return `berth_${newId().slice(0, 8)}`;
   }
 
-  private async writeEtcFiles(record: ContainerRecord): Promise<void> {
+  private async writeEtcFiles(record: ContainerRecord, idRange?: IdRange): Promise<void> {
     await mkdir(this.containerDir(record.id), { recursive: true });
     const hostname = record.config.Hostname;
     await writeFile(record.hostnamePath, `${hostname}\n`);
@@ -372,6 +385,8 @@ export class ContainerService {
     const hostResolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const lines = hostResolv.split('\n').filter((line) => !/^\s*nameserver\s+(127\.|::1)/.test(line));
     await writeFile(record.resolvConfPath, `${lines.join('\n').trim()}\n`);
+    // Root in a tenant's container owns them, as root in the operator's does.
+    if (idRange) await chownToRangeRoot(idRange, [record.hostnamePath, record.hostsPath, record.resolvConfPath]);
   }
 
   // ---------------------------------------------------------------- start
@@ -403,16 +418,18 @@ export class ContainerService {
     // Independent: the filesystem, the etc files, and a previous run's runtime leftovers.
     const [rootfs] = await Promise.all([
       this.rootfs.mount(id),
-      this.writeEtcFiles(record),
+      this.rootfs.idRangeOf(id).then((range) => this.writeEtcFiles(record, range)),
       this.runtime.delete(id).catch(() => undefined),
     ]);
     trace.mark('mount+etc+delete');
     let pid: number;
+    // The range the container was created with (its files are stored in it).
+    const idRange = await this.rootfs.idRangeOf(id);
     try {
-      const mounts = await this.mounts?.prepare(ctx, { id, mounts: record.mounts ?? [] }, rootfs);
-      const network = this.networking ? await this.networking.up(ctx, record) : {};
+      const mounts = await this.mounts?.prepare(ctx, { id, mounts: record.mounts ?? [] }, rootfs, idRange);
+      const network = this.networking ? await this.networking.up(ctx, record, idRange) : {};
       trace.mark('network');
-      ({ pid } = await this.runtime.create({ ...this.specInput(record, rootfs, mounts), ...network }));
+      ({ pid } = await this.runtime.create({ ...this.specInput(record, rootfs, mounts), ...network, ...(idRange ? { idRange } : {}) }));
       trace.mark('create');
     } catch (err) {
       await this.networking?.down(id).catch(() => undefined);

@@ -1,3 +1,4 @@
+import type { IdRange } from '../../agent/userns/id-range.js';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../common/context.js';
 
@@ -38,7 +39,10 @@ export interface ImageResolver {
  * or reconcile (idempotent) → remove (unmounts, deletes upper). remove is safe twice.
  */
 export interface RootfsManager {
-  prepare(containerId: string, imageId: string): Promise<string>;
+  /** With an ID range (a tenant's container), the image's files show shifted into it. */
+  prepare(containerId: string, imageId: string, idRange?: IdRange): Promise<string>;
+  /** The ID range given at prepare, if any. */
+  idRangeOf(containerId: string): Promise<IdRange | undefined>;
   /** Ensures the overlay is mounted and returns its path. */
   mount(containerId: string): Promise<string>;
   unmount(containerId: string): Promise<void>;

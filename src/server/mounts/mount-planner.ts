@@ -1,3 +1,5 @@
+import type { IdRange } from '../../agent/userns/id-range.js';
+import { adoptFreshDirectory } from '../../agent/userns/ownership.js';
 import { mkdir, stat } from 'node:fs/promises';
 import type { RequestContext } from '../../common/context.js';
 import { invalidArgument, isKind } from '../../common/errors.js';
@@ -137,6 +139,8 @@ export class MountPlanner {
     ctx: RequestContext,
     container: { id: string; mounts: MountPoint[] },
     rootfs: string,
+    /** A tenant's ID range: fresh volumes become its root's. */
+    idRange?: IdRange,
   ): Promise<{ binds: PreparedMount[]; tmpfs: Record<string, string> }> {
     const binds: PreparedMount[] = [];
     const tmpfs: Record<string, string> = {};
@@ -149,6 +153,7 @@ export class MountPlanner {
       if (m.Type === 'volume') {
         source = await this.opts.volumes.mountpoint(ctx, m.Name!);
         if (m.CopyData) await copyUpImageContent(rootfs, m.Destination, source);
+        if (idRange) await adoptFreshDirectory(idRange, source);
         this.opts.events.publish(ctx, {
           Type: 'volume',
           Action: 'mount',

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readlink, writeFile } from 'node:fs/promises';
 import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
@@ -18,6 +18,7 @@ import { PortReservations, wantedBindings, type PortBindings } from './port-bind
 import type { ContainerNetworking, NetworkPlan } from './types.js';
 import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
+import type { IdRange } from '../../agent/userns/id-range.js';
 
 type LiveSandbox = SandboxRecord & { tenant: string };
 
@@ -93,7 +94,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         await deleteLink(link.name).catch(() => undefined);
       }
     }
-    for (const id of await this.host.netns.list()) {
+    for (const id of new Set([...(await this.host.netns.list()), ...(await this.host.netns.listUserns())])) {
       if (!this.sandboxes.has(id)) await this.host.netns.remove(id).catch(() => undefined);
     }
     await this.refreshFirewall();
@@ -155,7 +156,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
 
   // ---------------------------------------------------------------- up / down
 
-  async up(ctx: RequestContext, record: ContainerRecord): Promise<{ netnsPath?: string }> {
+  async up(ctx: RequestContext, record: ContainerRecord, idRange?: IdRange): Promise<{ netnsPath?: string; usernsPath?: string }> {
     const mode = record.hostConfig.NetworkMode;
     if (mode === 'none') return {};
     if (mode === 'host') {
@@ -163,7 +164,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       await copyFile('/etc/resolv.conf', record.resolvConfPath);
       return { netnsPath: `/proc/${process.pid}/ns/net` };
     }
-    if (mode.startsWith('container:')) return this.joinContainer(ctx, record, mode.slice('container:'.length));
+    if (mode.startsWith('container:')) return this.joinContainer(ctx, record, mode.slice('container:'.length), idRange !== undefined);
     await this.down(record.id);
     const endpoints = await this.networks.endpointsOf(ctx, record.id);
     if (endpoints.length === 0) return {};
@@ -179,7 +180,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
       }));
       // Two spawns for any number of networks: namespace and container ends, then host ends.
-      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands));
+      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands), idRange);
       await plugHostEnds(veths);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
@@ -193,7 +194,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       throw err;
     }
     this.publishMembership(sandbox, 'connect');
-    return { netnsPath: sandbox.netnsPath };
+    return { netnsPath: sandbox.netnsPath, ...(idRange ? { usernsPath: this.host.netns.usernsPathOf(record.id) } : {}) };
   }
 
   /** Addresses for every endpoint, under one lock so two starts never take the same one. */
@@ -266,13 +267,24 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     if (sandbox.ports.length > 0) await this.refreshFirewall();
   }
 
-  private async joinContainer(ctx: RequestContext, record: ContainerRecord, ref: string): Promise<{ netnsPath: string }> {
+  /**
+   * With `joinUserns` (a tenant's container) the user namespace that owns the target's network
+   * namespace is joined too: root inside needs to own the network namespace to mount sysfs,
+   * and both containers are the same tenant's, with the same ID range.
+   */
+  private async joinContainer(ctx: RequestContext, record: ContainerRecord, ref: string, joinUserns: boolean): Promise<{ netnsPath: string; usernsPath?: string }> {
     const target = await this.networks.containers.lookup(ctx, ref);
     if (!target.state.Running) throw conflict(`cannot join network namespace of a non running container: ${target.id}`);
     await copyFile(target.hostsPath, record.hostsPath).catch(() => undefined);
     await copyFile(target.resolvConfPath, record.resolvConfPath).catch(() => undefined);
     const sandbox = this.sandboxes.get(target.id);
-    return { netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net` };
+    // Never the host's own user namespace (a target the operator let run without a range).
+    const usernsPath = `/proc/${target.state.Pid}/ns/user`;
+    const ownUserns = joinUserns && (await readlink(usernsPath).catch(() => '')) !== (await readlink('/proc/self/ns/user'));
+    return {
+      netnsPath: sandbox?.netnsPath ?? `/proc/${target.state.Pid}/ns/net`,
+      ...(ownUserns ? { usernsPath } : {}),
+    };
   }
 
   /** /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user networks. */

@@ -1,3 +1,4 @@
+import type { IdRange } from '../../agent/userns/id-range.js';
 import type { RequestContext } from '../../common/context.js';
 import type { ContainerRecord } from '../containers/model.js';
 import type { ContainerNetworkFacts } from './container-filters.js';
@@ -14,7 +15,8 @@ import type { ContainerNetworkFacts } from './container-filters.js';
 export interface ContainerNetworking {
   planCreate(ctx: RequestContext, containerName: string, hostConfig: { NetworkMode: string }, networkingConfig: unknown): Promise<NetworkPlan>;
   attachCreated(ctx: RequestContext, containerId: string, plan: NetworkPlan): Promise<void>;
-  up(ctx: RequestContext, record: ContainerRecord): Promise<{ netnsPath?: string }>;
+  /** With an ID range (a tenant's container) the namespace is owned by a user namespace of it. */
+  up(ctx: RequestContext, record: ContainerRecord, idRange?: IdRange): Promise<{ netnsPath?: string; usernsPath?: string }>;
   down(containerId: string): Promise<void>;
   removeContainer(ctx: RequestContext, containerId: string): Promise<void>;
   /** The container was renamed: its DNS name follows. */

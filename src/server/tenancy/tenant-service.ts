@@ -1,11 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { alreadyExists, conflict, invalidArgument, notFound, unauthenticated, forbidden } from '../../common/errors.js';
+import { alreadyExists, conflict, invalidArgument, isKind, notFound, unauthenticated, forbidden } from '../../common/errors.js';
 import { OPERATOR_TENANT, operatorContext, type RequestContext } from '../../common/context.js';
 import type { Store, Stored } from '../store/store.js';
 import type { CertificateAuthority, IssuedCertificate } from './pki.js';
 import { normaliseSerial } from './pki.js';
 import { DEFAULT_POLICY, validatePolicyAllow, type TenantPolicy } from './policy.js';
 import { applyQuotaChange, quotasView, type QuotaChange, type QuotasView, type TenantQuotas } from './quotas.js';
+import { DEFAULT_USERNS_BASE, type IdRange } from '../../agent/userns/id-range.js';
+import { nextIdRange } from './userns-ranges.js';
 
 /**
  * Tenants and their credentials. The operator manages them (berth tenant ..., the admin API on
@@ -33,6 +35,8 @@ export interface TenantRecord {
   policy?: Partial<TenantPolicy>;
   /** The operator's ceilings; an absent one is unlimited. */
   quotas?: TenantQuotas;
+  /** The tenant's user-namespace ID range (userns-ranges.ts); given at create, never changed. */
+  userns?: IdRange;
 }
 
 export type CredentialKind = 'certificate' | 'token';
@@ -57,6 +61,8 @@ export interface TenantView {
   RequireToken: boolean;
   Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
   Quotas: QuotasView;
+  /** Host uid/gid of root in the tenant's containers, and how many ids follow it. */
+  UsernsRange?: { Base: number; Size: number };
   Credentials: CredentialView[];
 }
 
@@ -80,6 +86,12 @@ const TENANT_NAME = /^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$/;
 const TOKEN_FORMAT = /^berth_([0-9a-f]{16})_([0-9A-Za-z_-]{43})$/;
 
 const TENANT_KIND = 'tenant';
+/** One record: the end of the highest user-namespace ID range ever handed out. */
+const RANGES_KIND = 'userns-ranges';
+const RANGES_ID = 'top';
+interface RangesTop {
+  top: number;
+}
 const CREDENTIAL_KIND = 'credential';
 
 export interface TenantServiceOptions {
@@ -87,6 +99,8 @@ export interface TenantServiceOptions {
   ca: CertificateAuthority;
   /** Whether a tenant still owns containers (they must go before the tenant does). */
   ownsContainers: (tenant: string) => Promise<boolean>;
+  /** Where user-namespace ID ranges start (berth up --userns-base); default 2^20. */
+  usernsBase?: number;
 }
 
 export class TenantService {
@@ -96,8 +110,11 @@ export class TenantService {
   private readonly admin = operatorContext('tenancy');
   private readonly tenants = new Map<string, Stored<TenantRecord>>();
   private readonly credentials = new Map<string, Stored<CredentialRecord>>();
+  private readonly usernsBase: number;
+  private rangesTop: Stored<RangesTop> | undefined;
 
   constructor(options: TenantServiceOptions) {
+    this.usernsBase = options.usernsBase ?? DEFAULT_USERNS_BASE;
     this.store = options.store;
     this.ca = options.ca;
     this.ownsContainers = options.ownsContainers;
@@ -107,6 +124,40 @@ export class TenantService {
   async load(): Promise<void> {
     for (const t of await this.store.list<TenantRecord>(this.admin, TENANT_KIND)) this.tenants.set(t.id, t);
     for (const c of await this.store.list<CredentialRecord>(this.admin, CREDENTIAL_KIND)) this.credentials.set(c.id, c);
+    this.rangesTop = await this.store.get<RangesTop>(this.admin, RANGES_KIND, RANGES_ID).catch((err: unknown) => {
+      if (isKind(err, 'NotFound')) return undefined;
+      throw err;
+    });
+    // Tenants made before ranges existed get theirs now, before any of their containers starts.
+    for (const t of [...this.tenants.values()].sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))) {
+      if (t.value.userns) continue;
+      const updated = await this.store.update<TenantRecord>(this.admin, TENANT_KIND, t.id, {
+        value: { ...t.value, userns: await this.allocateRange() },
+        expectedRevision: t.revision,
+      });
+      this.tenants.set(t.id, updated);
+    }
+  }
+
+  /** The ID range of a tenant's containers; undefined for the operator (no user namespace). */
+  usernsOf(tenant: string): IdRange | undefined {
+    if (tenant === OPERATOR_TENANT) return undefined;
+    return this.tenants.get(tenant)?.value.userns;
+  }
+
+  /**
+   * A new range, above every range handed out so far: the top is stored before the tenant
+   * that gets the range, so a crash in between wastes a range and never hands one out twice.
+   */
+  private async allocateRange(): Promise<IdRange> {
+    const taken = [...this.tenants.values()].flatMap((t) => (t.value.userns ? [t.value.userns] : []));
+    if (this.rangesTop) taken.push({ base: this.rangesTop.value.top, count: 0 });
+    const range = nextIdRange(this.usernsBase, taken);
+    const value: RangesTop = { top: range.base + range.count };
+    this.rangesTop = this.rangesTop
+      ? await this.store.update<RangesTop>(this.admin, RANGES_KIND, RANGES_ID, { value, expectedRevision: this.rangesTop.revision })
+      : await this.store.create<RangesTop>(this.admin, RANGES_KIND, { id: RANGES_ID, value });
+    return range;
   }
 
   get caPem(): string {
@@ -119,10 +170,11 @@ export class TenantService {
     }
     if (name === OPERATOR_TENANT) throw invalidArgument(`"${OPERATOR_TENANT}" is the operator's own scope and cannot be a tenant`);
     if (this.tenants.has(name)) throw alreadyExists(`tenant ${name} already exists`);
+    const userns = await this.allocateRange();
     const record = await this.store.create<TenantRecord>(this.admin, TENANT_KIND, {
       id: name,
       name,
-      value: { name, state: 'active', createdAt: new Date().toISOString(), requireToken: options.requireToken ?? false },
+      value: { name, state: 'active', createdAt: new Date().toISOString(), requireToken: options.requireToken ?? false, userns },
     });
     this.tenants.set(name, record);
     return this.view(record);
@@ -297,6 +349,7 @@ export class TenantService {
         return { Allow: p.allow, DefaultMemory: p.defaultMemory, DefaultPidsLimit: p.defaultPidsLimit };
       })(),
       Quotas: quotasView(record.value.quotas ?? {}),
+      ...(record.value.userns ? { UsernsRange: { Base: record.value.userns.base, Size: record.value.userns.count } } : {}),
       Credentials: this.credentialsOf(record.id)
         .sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
         .map(credentialView),

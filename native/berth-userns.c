@@ -1,0 +1,183 @@
+/*
+ * berth-userns: the few namespace syscalls Berth needs that Node cannot make and that
+ * util-linux 2.38 / runc 1.1.5 on Debian 12 do not offer without newuidmap.
+ *
+ *   berth-userns overlay BASE COUNT LAYER_ROOT TARGET OPTIONS
+ *       Mounts overlayfs at TARGET whose lower dirs are seen through an idmapped clone of the
+ *       directory LAYER_ROOT: an owner id N on disk (0 <= N < COUNT) shows as BASE+N, others
+ *       as the overflow id (nobody). OPTIONS is overlayfs' option string; relative lower dir
+ *       names are resolved inside that clone (it is this process's working directory while
+ *       mounting), absolute ones (upperdir, workdir) as usual. The clone is never attached
+ *       anywhere: the overlay holds it, and it goes when the overlay is unmounted. So shared
+ *       layers stay stored once, with the ids the image gives them.
+ *       open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP) + fchdir + mount.
+ *
+ *   berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]
+ *       Makes a user namespace mapping 0..COUNT-1 to BASE..BASE+COUNT-1 and a network
+ *       namespace OWNED by it, pins both by bind-mounting them on the two (existing, empty)
+ *       files, then runs CMD (e.g. `ip -batch -`) as host root inside that network namespace.
+ *
+ *   berth-userns run BASE COUNT CMD [ARGS...]
+ *       Runs CMD as root of a new user namespace of that range (host mount namespace still):
+ *       it sees owners as a container of the range does (host BASE+N is N), so a tool like
+ *       tar reads and writes a tenant's files with the ids the image gives them. Exits with
+ *       CMD's status.
+ *
+ * All three create the user namespace the same way: a child unshares it and waits while this
+ * (host root) process writes its uid_map/gid_map, then the namespace is used through
+ * /proc/CHILD/ns/user and the child exits (for run: becomes CMD). Exit status 1 with a
+ * message on any failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/mount.h>
+
+static void die(const char *what) {
+  fprintf(stderr, "berth-userns: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static unsigned long parse_id(const char *text, const char *name) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(text, &end, 10);
+  if (errno != 0 || *end != '\0' || end == text || v > 4294967294UL) {
+    fprintf(stderr, "berth-userns: bad %s: %s\n", name, text);
+    exit(2);
+  }
+  return v;
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die(path);
+  if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die(path);
+  close(fd);
+}
+
+/*
+ * Forks a child that unshares `flags` (CLONE_NEWUSER and maybe more) and then blocks on a pipe
+ * until this process closes it; then it execs `exec_argv` (root of the range from there on)
+ * or exits. Writes the child's id maps. Returns the child's pid; the caller opens
+ * /proc/PID/ns/... if it needs to and then calls release_child.
+ */
+static int ready_pipe[2], hold_pipe[2];
+
+static pid_t spawn_userns_child(int flags, unsigned long base, unsigned long count, char **exec_argv) {
+  if (pipe2(ready_pipe, O_CLOEXEC) < 0 || pipe2(hold_pipe, O_CLOEXEC) < 0) die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    char c = 0;
+    close(ready_pipe[0]);
+    close(hold_pipe[1]);
+    if (unshare(flags) < 0) die("unshare");
+    if (write(ready_pipe[1], &c, 1) != 1) _exit(1);
+    /* Returns at EOF, when the parent is done with our namespaces. */
+    (void)read(hold_pipe[0], &c, 1);
+    if (exec_argv == NULL) _exit(0);
+    /*
+     * Become the namespace's root (host BASE): we are still host root, which the namespace
+     * does not map, and execve would drop our capabilities. This fails, and CMD never runs,
+     * when the parent died before writing the maps (EOF came early).
+     */
+    if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("become the range's root");
+    execvp(exec_argv[0], exec_argv);
+    die(exec_argv[0]);
+  }
+  close(ready_pipe[1]);
+  close(hold_pipe[0]);
+  char c;
+  if (read(ready_pipe[0], &c, 1) != 1) {
+    fprintf(stderr, "berth-userns: the namespace child failed\n");
+    exit(1);
+  }
+  char path[64], map[96];
+  snprintf(map, sizeof map, "0 %lu %lu\n", base, count);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  write_file(path, map);
+  /* setgroups stays allowed: container init calls setgroups for its additional groups. */
+  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  write_file(path, map);
+  return pid;
+}
+
+/* Lets the child go on (exit, or exec its command) and returns its wait status. */
+static int release_child(pid_t pid) {
+  int status = 0;
+  close(hold_pipe[1]);
+  if (waitpid(pid, &status, 0) < 0) die("waitpid");
+  return status;
+}
+
+static int open_ns(pid_t pid, const char *kind) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/%s", pid, kind);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(path);
+  return fd;
+}
+
+static int cmd_overlay(unsigned long base, unsigned long count, const char *layer_root, const char *target, const char *options) {
+  pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, NULL);
+  int userns = open_ns(child, "user");
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, layer_root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0) die("open_tree");
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (unsigned long long)userns};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) die("mount_setattr");
+  release_child(child);
+  if (fchdir(tree) < 0) die("fchdir");
+  if (mount("overlay", target, "overlay", 0, options) < 0) die("mount overlay");
+  return 0;
+}
+
+static int cmd_netns(unsigned long base, unsigned long count, const char *userns_file, const char *netns_file, char **argv) {
+  pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count, NULL);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+  if (mount(path, userns_file, NULL, MS_BIND, NULL) < 0) die("pin user namespace");
+  snprintf(path, sizeof path, "/proc/%d/ns/net", child);
+  if (mount(path, netns_file, NULL, MS_BIND, NULL) < 0) die("pin network namespace");
+  int netns = open_ns(child, "net");
+  release_child(child);
+  if (argv[0] == NULL) return 0;
+  /* Host root in the new network namespace: it can still move links to the host's. */
+  if (setns(netns, CLONE_NEWNET) < 0) die("setns");
+  execvp(argv[0], argv);
+  die(argv[0]);
+  return 1;
+}
+
+static int cmd_run(unsigned long base, unsigned long count, char **argv) {
+  pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, argv);
+  int status = release_child(child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 7 && strcmp(argv[1], "overlay") == 0) {
+    return cmd_overlay(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv[6]);
+  }
+  if (argc >= 6 && strcmp(argv[1], "netns") == 0) {
+    return cmd_netns(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv + 6);
+  }
+  if (argc >= 5 && strcmp(argv[1], "run") == 0) {
+    return cmd_run(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv + 4);
+  }
+  fprintf(stderr,
+          "usage: berth-userns overlay BASE COUNT LAYER_ROOT TARGET OPTIONS\n"
+          "       berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]\n"
+          "       berth-userns run BASE COUNT CMD [ARGS...]\n");
+  return 2;
+}

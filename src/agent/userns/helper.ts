@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runTool } from '../network/command.js';
+import type { IdRange } from './id-range.js';
+
+/**
+ * The berth-userns helper (native/berth-userns.c, built by scripts/install.sh into
+ * native/bin/): the namespace syscalls Node cannot make. Its path can be overridden with
+ * BERTH_USERNS_HELPER.
+ */
+export function helperPath(): string {
+  const fromEnv = process.env.BERTH_USERNS_HELPER;
+  if (fromEnv) return fromEnv;
+  // dist/src/agent/userns/helper.js → <repo>/native/bin/berth-userns
+  const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+  return join(repo, 'native', 'bin', 'berth-userns');
+}
+
+export function helperAvailable(): boolean {
+  return existsSync(helperPath());
+}
+
+/**
+ * Mounts an overlay whose lower dirs (names relative to `layerRoot`) are seen shifted into
+ * `range`; upper and work dirs are absolute paths the caller owns, stored with host ids.
+ */
+export async function mountShiftedOverlay(range: IdRange, layerRoot: string, target: string, options: string): Promise<void> {
+  await runTool(helperPath(), ['overlay', String(range.base), String(range.count), layerRoot, target, options]);
+}
+
+/**
+ * Makes a user namespace for `range` and a network namespace owned by it, pinned on the two
+ * (existing, empty) files, then runs `ip -batch -` with `ipBatch` inside the network namespace
+ * as host root (so it can still move links to the host). One spawn.
+ */
+export async function createUsernsNetns(range: IdRange, usernsFile: string, netnsFile: string, ipBatch: string): Promise<void> {
+  await runTool(helperPath(), ['netns', String(range.base), String(range.count), usernsFile, netnsFile, 'ip', '-batch', '-'], ipBatch);
+}
+
+/** The helper's arguments that run `command` as root of a user namespace of `range`. */
+export function userRangeCommand(range: IdRange, command: string, args: string[]): string[] {
+  return ['run', String(range.base), String(range.count), command, ...args];
+}
