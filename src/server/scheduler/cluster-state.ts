@@ -1,0 +1,293 @@
+import { conflict, notFound } from '../../common/errors.js';
+import { normalizeImageReference } from './expressions.js';
+import type { ClusterView, ContainerRecord, HostCounts, HostInfo, HostView, Resources, TenantView } from './types.js';
+
+/**
+ * The scheduler's cache of hosts and of the containers accounted on them.
+ *
+ * Containers are either **placed** (they exist on their host; fed from the store or the
+ * agents) or **assumed** (a placement chose the host and the container is being created).
+ * Both count in a host's allocation and in the affinity indexes, so a placement that runs
+ * while another is in flight sees it: concurrent creates honour capacity and anti-affinity.
+ * An assumed container becomes placed with `confirm` or disappears with `forget`; a claim the
+ * caller never settles can be dropped with `forgetAssumedBefore` (kube-scheduler's assume
+ * expiry).
+ *
+ * Everything a placement reads is indexed so that one placement costs O(hosts examined),
+ * never O(containers): allocation per host, containers per tenant by id, short id and name,
+ * label key → value → host → count, image → hosts. Only globs and regexps over container
+ * names or label values walk the tenant's names or that key's distinct values, once per
+ * placement.
+ *
+ * Mutations are synchronous; a placement (pre-filter to reserve) runs within one tick of the
+ * event loop, so it sees one consistent state without taking a snapshot.
+ */
+export class ClusterState implements ClusterView {
+  private readonly hostsById = new Map<string, HostState>();
+  /** Hosts in a stable order for the framework's rotating walk; removal swaps with the last. */
+  private readonly hostOrder: HostState[] = [];
+  private readonly tenants = new Map<string, TenantIndex>();
+  private readonly imageHosts = new Map<string, Set<string>>();
+  private readonly containers = new Map<string, AccountedContainer>();
+
+  get hostCount(): number {
+    return this.hostOrder.length;
+  }
+
+  host(id: string): HostState | undefined {
+    return this.hostsById.get(id);
+  }
+
+  hosts(): readonly HostState[] {
+    return this.hostOrder;
+  }
+
+  tenant(tenant: string): TenantView {
+    return this.tenants.get(tenant) ?? EMPTY_TENANT;
+  }
+
+  hostsWithImage(reference: string): ReadonlySet<string> | undefined {
+    return this.imageHosts.get(normalizeImageReference(reference));
+  }
+
+  imageReferences(): Iterable<string> {
+    return this.imageHosts.keys();
+  }
+
+  /** Adds a host or replaces what its agent reported; its accounted containers stay. */
+  upsertHost(info: HostInfo): void {
+    const existing = this.hostsById.get(info.id);
+    if (existing) {
+      this.indexImages(existing.info, -1);
+      existing.report(info);
+    } else {
+      const state = new HostState(info, this.hostOrder.length);
+      this.hostsById.set(info.id, state);
+      this.hostOrder.push(state);
+    }
+    this.indexImages(info, +1);
+  }
+
+  /** Drops a host and the containers accounted on it; returns those containers (to place again). */
+  removeHost(id: string): ContainerRecord[] {
+    const state = this.hostsById.get(id);
+    if (!state) return [];
+    const records = [...state.containerIds].map((cid) => this.containers.get(cid)!.record);
+    for (const record of records) this.removeContainer(record.id);
+    this.indexImages(state.info, -1);
+    const last = this.hostOrder.pop()!;
+    if (last !== state) {
+      this.hostOrder[state.order] = last;
+      last.order = state.order;
+    }
+    this.hostsById.delete(id);
+    return records;
+  }
+
+  /** Accounts a container that exists on its host. */
+  addContainer(record: ContainerRecord): void {
+    this.account(record, undefined);
+  }
+
+  /** Accounts an in-flight placement (a claim); see `confirm` and `forget`. */
+  assume(record: ContainerRecord, now = Date.now()): void {
+    this.account(record, now);
+  }
+
+  /** The claim's container was created: it is placed now. */
+  confirm(id: string): void {
+    const entry = this.containers.get(id);
+    if (!entry) throw notFound(`no placement claim for container ${id}`);
+    entry.assumedAt = undefined;
+  }
+
+  /** Drops an assumed container (its creation failed or was abandoned); a no-op for placed or unknown ones. */
+  forget(id: string): void {
+    const entry = this.containers.get(id);
+    if (entry?.assumedAt !== undefined) this.removeContainer(id);
+  }
+
+  /** Forgets claims assumed before `cutoff` (ms since the epoch); returns their ids. */
+  forgetAssumedBefore(cutoff: number): string[] {
+    const expired: string[] = [];
+    for (const [id, entry] of this.containers) if (entry.assumedAt !== undefined && entry.assumedAt < cutoff) expired.push(id);
+    for (const id of expired) this.removeContainer(id);
+    return expired;
+  }
+
+  isAssumed(id: string): boolean {
+    return this.containers.get(id)?.assumedAt !== undefined;
+  }
+
+  /** Stops accounting a container (removed, or moved away); a no-op for an unknown id. */
+  removeContainer(id: string): void {
+    const entry = this.containers.get(id);
+    if (!entry) return;
+    const { record } = entry;
+    this.containers.delete(id);
+    const host = this.hostsById.get(record.hostId);
+    if (host) {
+      addResources(host.allocated, record.resources, -1);
+      host.containerIds.delete(id);
+    }
+    const tenant = this.tenants.get(record.tenant);
+    if (tenant) {
+      tenant.remove(record);
+      if (tenant.containerCount === 0) this.tenants.delete(record.tenant);
+    }
+  }
+
+  private account(record: ContainerRecord, assumedAt: number | undefined): void {
+    if (this.containers.has(record.id)) throw conflict(`container ${record.id} is already accounted by the scheduler`);
+    const host = this.hostsById.get(record.hostId);
+    if (!host) throw notFound(`no such host: ${record.hostId}`);
+    this.containers.set(record.id, { record, assumedAt });
+    addResources(host.allocated, record.resources, +1);
+    host.containerIds.add(record.id);
+    let tenant = this.tenants.get(record.tenant);
+    if (!tenant) this.tenants.set(record.tenant, (tenant = new TenantIndex()));
+    tenant.add(record);
+  }
+
+  private indexImages(info: HostInfo, delta: 1 | -1): void {
+    for (const image of info.images) {
+      const reference = normalizeImageReference(image);
+      let hosts = this.imageHosts.get(reference);
+      if (delta > 0) {
+        if (!hosts) this.imageHosts.set(reference, (hosts = new Set()));
+        hosts.add(info.id);
+      } else if (hosts) {
+        hosts.delete(info.id);
+        if (hosts.size === 0) this.imageHosts.delete(reference);
+      }
+    }
+  }
+}
+
+interface AccountedContainer {
+  record: ContainerRecord;
+  /** Set while the container is only assumed (a claim); undefined once placed. */
+  assumedAt: number | undefined;
+}
+
+export class HostState implements HostView {
+  readonly id: string;
+  info: HostInfo;
+  capacity: Resources = { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+  healthy = false;
+  cordoned = false;
+  readonly allocated: Resources = { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
+  readonly containerIds = new Set<string>();
+  constructor(
+    info: HostInfo,
+    /** Position in the cluster's host order. */
+    public order: number,
+  ) {
+    this.id = info.id;
+    this.info = info;
+    this.report(info);
+  }
+
+  /** Takes a new report from the host's agent (or the operator's cordon). */
+  report(info: HostInfo): void {
+    this.info = info;
+    const { milliCpus, memoryBytes, diskBytes, gpus } = info.capacity;
+    this.capacity = { milliCpus, memoryBytes, diskBytes, gpus };
+    this.healthy = info.healthy;
+    this.cordoned = info.cordoned;
+  }
+
+  get containerCount(): number {
+    return this.containerIds.size;
+  }
+}
+
+function addResources(into: Resources, amount: Readonly<Resources>, sign: 1 | -1): void {
+  into.milliCpus += sign * amount.milliCpus;
+  into.memoryBytes += sign * amount.memoryBytes;
+  into.diskBytes += sign * amount.diskBytes;
+  into.gpus += sign * amount.gpus;
+}
+
+const SHORT_ID_LENGTH = 12;
+
+/** One tenant's containers, indexed for affinity rules. */
+class TenantIndex implements TenantView {
+  private readonly byId = new Map<string, ContainerRecord>();
+  private readonly byShortId = new Map<string, ContainerRecord[]>();
+  private readonly byNameMap = new Map<string, ContainerRecord>();
+  /** label key → value → host → count. */
+  private readonly labelHosts = new Map<string, Map<string, Map<string, number>>>();
+  readonly perHost = new Map<string, number>();
+
+  get containerCount(): number {
+    return this.byId.size;
+  }
+
+  byName(name: string): ContainerRecord | undefined {
+    return this.byNameMap.get(name.startsWith('/') ? name.slice(1) : name);
+  }
+
+  byIdOrPrefix(idOrPrefix: string): ContainerRecord | undefined {
+    const exact = this.byId.get(idOrPrefix);
+    if (exact || idOrPrefix.length < SHORT_ID_LENGTH) return exact;
+    const candidates = (this.byShortId.get(idOrPrefix.slice(0, SHORT_ID_LENGTH)) ?? []).filter((c) => c.id.startsWith(idOrPrefix));
+    return candidates.length === 1 ? candidates[0] : undefined;
+  }
+
+  names(): Iterable<string> {
+    return this.byNameMap.keys();
+  }
+
+  hostsWithLabel(key: string, value: string): HostCounts | undefined {
+    return this.labelHosts.get(key)?.get(value);
+  }
+
+  labelValues(key: string): Iterable<string> {
+    return this.labelHosts.get(key)?.keys() ?? [];
+  }
+
+  add(record: ContainerRecord): void {
+    this.byId.set(record.id, record);
+    const short = record.id.slice(0, SHORT_ID_LENGTH);
+    const sharing = this.byShortId.get(short);
+    if (sharing) sharing.push(record);
+    else this.byShortId.set(short, [record]);
+    if (record.name) this.byNameMap.set(record.name, record);
+    bump(this.perHost, record.hostId, +1);
+    for (const [key, value] of Object.entries(record.labels)) {
+      let values = this.labelHosts.get(key);
+      if (!values) this.labelHosts.set(key, (values = new Map()));
+      let hosts = values.get(value);
+      if (!hosts) values.set(value, (hosts = new Map()));
+      bump(hosts, record.hostId, +1);
+    }
+  }
+
+  remove(record: ContainerRecord): void {
+    if (this.byId.get(record.id) !== record) return;
+    this.byId.delete(record.id);
+    const short = record.id.slice(0, SHORT_ID_LENGTH);
+    const sharing = this.byShortId.get(short)?.filter((c) => c !== record) ?? [];
+    if (sharing.length > 0) this.byShortId.set(short, sharing);
+    else this.byShortId.delete(short);
+    if (record.name && this.byNameMap.get(record.name) === record) this.byNameMap.delete(record.name);
+    bump(this.perHost, record.hostId, -1);
+    for (const [key, value] of Object.entries(record.labels)) {
+      const values = this.labelHosts.get(key);
+      const hosts = values?.get(value);
+      if (!values || !hosts) continue;
+      bump(hosts, record.hostId, -1);
+      if (hosts.size === 0) values.delete(value);
+      if (values.size === 0) this.labelHosts.delete(key);
+    }
+  }
+}
+
+const EMPTY_TENANT: TenantView = new TenantIndex();
+
+function bump(counts: Map<string, number>, hostId: string, delta: number): void {
+  const next = (counts.get(hostId) ?? 0) + delta;
+  if (next <= 0) counts.delete(hostId);
+  else counts.set(hostId, next);
+}

@@ -1,0 +1,52 @@
+/** Builders for scheduler tests and the scheduler benchmark: hosts, containers and requests with defaults. */
+import type { ContainerRecord, HostInfo, PlacementRequest, Resources } from '../../src/server/scheduler/types.js';
+
+export const GiB = 1024 ** 3;
+export const MiB = 1024 ** 2;
+
+export function resources(overrides: Partial<Resources> = {}): Resources {
+  return { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0, ...overrides };
+}
+
+export function makeHost(id: string, overrides: Partial<HostInfo> = {}): HostInfo {
+  return {
+    id,
+    name: id,
+    labels: {},
+    capacity: resources({ milliCpus: 8000, memoryBytes: 16 * GiB, diskBytes: 500 * GiB }),
+    healthy: true,
+    cordoned: false,
+    images: [],
+    ...overrides,
+  };
+}
+
+let sequence = 0;
+
+/** A container id as Berth makes them: 64 hex characters, unique within the process. */
+export function containerId(): string {
+  sequence++;
+  return sequence.toString(16).padStart(16, '0').repeat(4);
+}
+
+export function makeContainer(hostId: string, overrides: Partial<ContainerRecord> = {}): ContainerRecord {
+  const id = overrides.id ?? containerId();
+  return { tenant: 'acme', id, name: `c-${id.slice(0, 8)}`, hostId, image: 'busybox:latest', labels: {}, resources: resources(), ...overrides };
+}
+
+export function makeRequest(overrides: Partial<PlacementRequest> = {}): PlacementRequest {
+  const id = overrides.id ?? containerId();
+  return { tenant: 'acme', id, name: `new-${id.slice(-8)}`, image: 'busybox:latest', resources: resources(), env: [], labels: {}, ...overrides };
+}
+
+/** A deterministic pseudo-random sequence (mulberry32), so simulated clusters are the same every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
