@@ -50,3 +50,45 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** A scheduler over `hosts`, already accounting `containers` as placed. */
+export async function schedulerWith(
+  hosts: HostInfo[],
+  containers: ContainerRecord[] = [],
+  options: import('../../src/server/scheduler/scheduler.js').SchedulerOptions = {},
+): Promise<import('../../src/server/scheduler/scheduler.js').Scheduler> {
+  const { Scheduler } = await import('../../src/server/scheduler/scheduler.js');
+  const scheduler = new Scheduler(options);
+  for (const host of hosts) scheduler.cluster.upsertHost(host);
+  for (const container of containers) scheduler.cluster.addContainer(container);
+  return scheduler;
+}
+
+/** The host a request lands on (confirmed), or the error message it got. */
+export function placeOn(scheduler: import('../../src/server/scheduler/scheduler.js').Scheduler, request: PlacementRequest): string {
+  try {
+    const placement = scheduler.place(request);
+    placement.confirm();
+    return placement.hostId;
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * The hosts a request could go to: tries it on each host alone (adding `constraint:node==<id>`)
+ * and releases every claim, so the cluster is left as it was.
+ */
+export function feasibleHosts(scheduler: import('../../src/server/scheduler/scheduler.js').Scheduler, request: PlacementRequest): string[] {
+  const fits: string[] = [];
+  for (const host of scheduler.cluster.hosts()) {
+    try {
+      const placement = scheduler.place({ ...request, env: [...request.env, `constraint:node==${host.id}`] });
+      placement.release();
+      fits.push(host.id);
+    } catch (err) {
+      if (!/^no host fits/.test((err as Error).message)) throw err;
+    }
+  }
+  return fits.sort();
+}

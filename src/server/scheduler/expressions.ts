@@ -48,7 +48,7 @@ export interface PlacementRules {
   affinities: PlacementRule[];
 }
 
-const RULE = /^([A-Za-z_][A-Za-z0-9_.-]*)(==|!=)(~?)(.+)$/;
+const RULE = /^([A-Za-z_][A-Za-z0-9_.-]*)(==|!=)(~?)(?!~)(.+)$/;
 const ENV_PREFIX: Record<string, RuleKind> = { 'constraint:': 'constraint', 'affinity:': 'affinity' };
 
 /** Every placement rule a container's env and labels carry; throws InvalidArgument (400) on bad syntax. */

@@ -39,10 +39,13 @@ export interface ProfileConfig {
 }
 
 /**
- * Soft rules weigh 10 against the strategy's 2 and image locality's 1: a satisfiable
- * preference always wins over balance, and balance over saving a pull.
+ * Weights: a satisfied soft rule (50 × 100) outweighs any difference the strategy can make
+ * (10 × 100), and the strategy outweighs image locality (2 × 100) except between hosts it
+ * finds nearly equal: spreading a tenant's containers matters more than saving a pull.
  */
-const SOFT_RULE_WEIGHT = 10;
+const SOFT_RULE_WEIGHT = 50;
+const STRATEGY_WEIGHT = 10;
+const IMAGE_LOCALITY_WEIGHT = 2;
 
 function strategyProfile(strategy: Strategy): ProfileConfig {
   return {
@@ -50,8 +53,8 @@ function strategyProfile(strategy: Strategy): ProfileConfig {
     preFilters: [constraints.Name, affinity.Name, imageLocality.Name, ...(strategy === 'spread' ? [spread.Name] : [])],
     filters: [hostHealth.Name, capacity.Name, constraints.Name, affinity.Name],
     scorers: [
-      { name: strategy, weight: 2 },
-      { name: imageLocality.Name, weight: 1 },
+      { name: strategy, weight: STRATEGY_WEIGHT },
+      { name: imageLocality.Name, weight: IMAGE_LOCALITY_WEIGHT },
       { name: constraints.Name, weight: SOFT_RULE_WEIGHT },
       { name: affinity.Name, weight: SOFT_RULE_WEIGHT },
     ],
