@@ -1,4 +1,5 @@
 /** Builders for scheduler tests and the scheduler benchmark: hosts, containers and requests with defaults. */
+import { createHash } from 'node:crypto';
 import type { ContainerRecord, HostInfo, PlacementRequest, Resources } from '../../src/server/scheduler/types.js';
 
 export const GiB = 1024 ** 3;
@@ -26,7 +27,7 @@ let sequence = 0;
 /** A container id as Berth makes them: 64 hex characters, unique within the process. */
 export function containerId(): string {
   sequence++;
-  return sequence.toString(16).padStart(16, '0').repeat(4);
+  return createHash('sha256').update(`container ${sequence}`).digest('hex');
 }
 
 export function makeContainer(hostId: string, overrides: Partial<ContainerRecord> = {}): ContainerRecord {
