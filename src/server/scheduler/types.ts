@@ -125,6 +125,8 @@ export interface ClusterView {
  */
 export interface HostView {
   readonly id: string;
+  /** A small integer naming the host while it is in the cluster (freed slots are reused); per-host arrays are indexed by it. */
+  readonly slot: number;
   readonly info: HostInfo;
   readonly capacity: Readonly<Resources>;
   readonly healthy: boolean;
@@ -148,8 +150,8 @@ export interface TenantView {
   hostsWithLabel(key: string, value: string): HostCounts | undefined;
   /** The distinct values of label `key` among this tenant's containers. */
   labelValues(key: string): Iterable<string>;
-  /** This tenant's containers per host. */
-  readonly perHost: HostCounts;
+  /** This tenant's containers on the host in `slot` (`HostView.slot`). */
+  containersOn(slot: number): number;
 }
 
 export interface Plugin {

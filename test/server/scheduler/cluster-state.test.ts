@@ -17,7 +17,10 @@ test('indexes follow adds and removes: names, short ids, labels per host, tenant
   assert.equal(acme.byIdOrPrefix(web.id.slice(0, 12)), web);
   assert.equal(acme.byIdOrPrefix(web.id.slice(0, 11)), undefined, 'shorter than a short id');
   assert.deepEqual([...acme.hostsWithLabel('role', 'web')!], [['a', 1], ['b', 1]]);
-  assert.deepEqual([...acme.perHost], [['a', 1], ['b', 1]]);
+  const slot = (id: string): number => cluster.host(id)!.slot;
+  assert.deepEqual([acme.containersOn(slot('a')), acme.containersOn(slot('b'))], [1, 1]);
+  assert.equal(cluster.tenant('globex').containersOn(slot('b')), 1);
+  assert.equal(cluster.tenant('nobody').containersOn(slot('a')), 0);
   assert.deepEqual([...cluster.tenant('globex').hostsWithLabel('role', 'web')!], [['b', 1]]);
   assert.deepEqual([...cluster.hostsWithImage('redis')!].sort(), ['a', 'b']);
   assert.equal(cluster.host('a')!.allocated.memoryBytes, GiB);
@@ -26,6 +29,7 @@ test('indexes follow adds and removes: names, short ids, labels per host, tenant
   assert.equal(acme.byName('web'), undefined);
   assert.deepEqual([...acme.hostsWithLabel('role', 'web')!], [['b', 1]]);
   assert.equal(cluster.host('a')!.allocated.memoryBytes, 0);
+  assert.equal(acme.containersOn(slot('a')), 0);
   cluster.removeContainer(web.id); // unknown now: no-op
 
   cluster.upsertHost(makeHost('b', { images: [] }));
@@ -48,4 +52,28 @@ test('removing a host hands back its containers and keeps the walk order dense',
   assert.equal(cluster.hostCount, 2);
   assert.throws(() => cluster.addContainer(makeContainer('a')), /no such host: a/);
   assert.deepEqual(cluster.removeHost('zzz'), []);
+});
+
+test('a large tenant\'s per-host counts survive the switch to the dense array, and freed host slots start at zero', () => {
+  const cluster = new ClusterState();
+  for (let i = 0; i < 20; i++) cluster.upsertHost(makeHost(`h${i}`));
+  const placed = Array.from({ length: 400 }, (_, i) => makeContainer(`h${i % 20}`, { name: `c${i}` }));
+  for (const c of placed.slice(0, 100)) cluster.addContainer(c);
+  const acme = cluster.tenant('acme');
+  assert.equal(acme.containersOn(cluster.host('h3')!.slot), 5);
+  for (const c of placed.slice(100)) cluster.addContainer(c); // crosses the switch to the dense array
+  assert.equal(cluster.tenant('acme').containersOn(cluster.host('h3')!.slot), 20);
+  for (const c of placed.filter((_, i) => i % 20 === 3 && i >= 200)) cluster.removeContainer(c.id);
+  assert.equal(cluster.tenant('acme').containersOn(cluster.host('h3')!.slot), 10);
+  // Removing h3 frees its slot; a new host takes it over with no containers counted.
+  const freed = cluster.host('h3')!.slot;
+  cluster.removeHost('h3');
+  cluster.upsertHost(makeHost('fresh'));
+  assert.equal(cluster.host('fresh')!.slot, freed);
+  assert.equal(cluster.tenant('acme').containersOn(freed), 0);
+  // Hosts added after the switch grow the array.
+  for (let i = 20; i < 40; i++) cluster.upsertHost(makeHost(`h${i}`));
+  cluster.addContainer(makeContainer('h39'));
+  assert.equal(cluster.tenant('acme').containersOn(cluster.host('h39')!.slot), 1);
+  assert.equal(cluster.tenant('acme').containersOn(10_000), 0);
 });

@@ -1,5 +1,5 @@
 import { utilizationWith } from '../resources.js';
-import { StateKey, type ClusterView, type CycleState, type HostCounts, type HostView, type PlacementRequest, type PreFilterPlugin, type ScorePlugin } from '../types.js';
+import { StateKey, type ClusterView, type CycleState, type HostView, type PlacementRequest, type PreFilterPlugin, type ScorePlugin, type TenantView } from '../types.js';
 
 /**
  * The default strategy: prefer the host with the most free capacity and the fewest of the
@@ -8,20 +8,20 @@ import { StateKey, type ClusterView, type CycleState, type HostCounts, type Host
  */
 export const Name = 'spread';
 
-const TENANT_PER_HOST = new StateKey<HostCounts>(`${Name}/tenant-per-host`);
+const TENANT = new StateKey<TenantView>(`${Name}/tenant`);
 
 export class Spread implements PreFilterPlugin, ScorePlugin {
   readonly name = Name;
 
   preFilter(state: CycleState, request: PlacementRequest, cluster: ClusterView): undefined {
-    state.write(TENANT_PER_HOST, cluster.tenant(request.tenant).perHost);
+    state.write(TENANT, cluster.tenant(request.tenant));
     return undefined;
   }
 
   score(state: CycleState, request: PlacementRequest, host: HostView): number {
-    const tenantPerHost = state.read(TENANT_PER_HOST)!;
+    const tenant = state.read(TENANT)!;
     const free = 1 - utilizationWith(host, request.resources);
-    const own = tenantPerHost.get(host.id) ?? 0;
+    const own = tenant.containersOn(host.slot);
     return 50 * free + 50 / (1 + own);
   }
 }
