@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify from 'fastify';
 import { isKind } from '../../../src/common/errors.js';
+import { dockerErrorHandler } from '../../../src/server/docker-api/errors.js';
 import type { Scheduler } from '../../../src/server/scheduler/scheduler.js';
 import type { PlacementRequest } from '../../../src/server/scheduler/types.js';
 import { GiB, makeHost, makeRequest, resources, schedulerWith, seededRandom } from '../../support/scheduler-fixtures.js';
@@ -106,3 +108,28 @@ function captured(fn: () => unknown): unknown {
     return err;
   }
 }
+
+test('through the Docker API error handler: bad rules are 400 and "no host fits" is 409, both as {"message"}', async () => {
+  const scheduler = await schedulerWith([makeHost('h', { cordoned: true })]);
+  const app = Fastify();
+  app.setErrorHandler(dockerErrorHandler);
+  // Stands in for the create route the cluster work will wire: body → placement request → place.
+  app.post('/place', async (request) => {
+    const { env, labels } = request.body as { env: string[]; labels: Record<string, string> };
+    return { host: scheduler.place(makeRequest({ env, labels })).hostId };
+  });
+  try {
+    const bad = await app.inject({ method: 'POST', url: '/place', payload: { env: ['affinity:container=web-1'], labels: {} } });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.headers['content-type'], 'application/json');
+    assert.match(JSON.parse(bad.body).message, /^invalid affinity expression "affinity:container=web-1"/);
+    const badLabel = await app.inject({ method: 'POST', url: '/place', payload: { env: [], labels: { 'com.docker.swarm.constraints': '{' } } });
+    assert.equal(badLabel.statusCode, 400);
+    assert.match(JSON.parse(badLabel.body).message, /^invalid label com\.docker\.swarm\.constraints/);
+    const full = await app.inject({ method: 'POST', url: '/place', payload: { env: [], labels: {} } });
+    assert.equal(full.statusCode, 409);
+    assert.deepEqual(JSON.parse(full.body), { message: 'no host fits: 1 host cordoned' });
+  } finally {
+    await app.close();
+  }
+});
