@@ -79,8 +79,6 @@ export interface PlacementRequest {
 export interface Rejection {
   plugin: string;
   phrase: string;
-  /** True when waiting cannot help this request on this host (a label mismatch), as opposed to capacity that may free up. */
-  unresolvable: boolean;
 }
 
 /**

@@ -59,7 +59,7 @@ export class Affinity implements PreFilterPlugin, FilterPlugin, ScorePlugin {
       const resolved: ResolvedRule = {
         rule,
         hosts: matchingHosts(rule, tenant, cluster),
-        rejection: { plugin: Name, phrase: `excluded by ${rule.negated ? 'anti-affinity' : 'affinity'} to ${target(rule)}`, unresolvable: false },
+        rejection: { plugin: Name, phrase: `excluded by ${rule.negated ? 'anti-affinity' : 'affinity'} to ${target(rule)}` },
       };
       if (rule.soft) {
         prepared.soft.push(resolved);

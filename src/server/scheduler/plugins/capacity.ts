@@ -26,7 +26,7 @@ function reason(state: CycleState, resource: Resource, amount: number): Rejectio
   const key = REASON_KEYS[resource];
   let rejection = state.read(key);
   if (!rejection) {
-    rejection = { plugin: Name, phrase: DESCRIBE[resource](amount), unresolvable: false };
+    rejection = { plugin: Name, phrase: DESCRIBE[resource](amount) };
     state.write(key, rejection);
   }
   return rejection;

@@ -45,7 +45,7 @@ export class Constraints implements PreFilterPlugin, FilterPlugin, ScorePlugin {
     const prepared: Prepared = { hard: [], soft: [] };
     for (const rule of constraints) {
       if (rule.soft) prepared.soft.push(rule);
-      else prepared.hard.push({ rule, rejection: { plugin: Name, phrase: `excluded by constraint ${rule.text}`, unresolvable: true } });
+      else prepared.hard.push({ rule, rejection: { plugin: Name, phrase: `excluded by constraint ${rule.text}` } });
     }
     state.write(PREPARED, prepared);
     return { skipFilter: prepared.hard.length === 0, skipScore: prepared.soft.length === 0 };

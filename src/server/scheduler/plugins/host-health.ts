@@ -3,8 +3,8 @@ import type { FilterPlugin, HostView, Rejection } from '../types.js';
 /** Refuses hosts that are down (heartbeats stopped) or cordoned by the operator. */
 export const Name = 'host-health';
 
-export const REASON_DOWN: Rejection = Object.freeze({ plugin: Name, phrase: 'down', unresolvable: false });
-export const REASON_CORDONED: Rejection = Object.freeze({ plugin: Name, phrase: 'cordoned', unresolvable: false });
+export const REASON_DOWN: Rejection = Object.freeze({ plugin: Name, phrase: 'down' });
+export const REASON_CORDONED: Rejection = Object.freeze({ plugin: Name, phrase: 'cordoned' });
 
 export class HostHealth implements FilterPlugin {
   readonly name = Name;
