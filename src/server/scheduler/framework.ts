@@ -64,7 +64,7 @@ export class Diagnosis {
   readonly rejections = new Map<string, Rejection>();
   constructor(readonly hostCount: number) {}
 
-  /** "3 hosts without enough memory (need 2 GiB), 2 excluded by anti-affinity to container web-1, 1 cordoned". */
+  /** "3 hosts without enough memory (need 2 GiB), 2 excluded by anti-affinity to web-1, 1 cordoned". */
   summary(): string {
     if (this.hostCount === 0) return 'the cluster has no hosts';
     const counts = new Map<string, number>();
@@ -127,6 +127,7 @@ export class Framework {
     let examined = 0;
     if (onlyHosts) {
       for (const id of onlyHosts) {
+        if (feasible.length >= wanted) break;
         const host = cluster.host(id);
         if (!host) continue;
         examined++;
