@@ -164,7 +164,7 @@ async function main(): Promise<void> {
         `| ${r.name} | ${Math.round(r.perSecond).toLocaleString('en')} | ${Math.round(r.perCpuSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(3)} ms | ${r.p99Ms.toFixed(3)} ms | ${r.cpuP99Ms.toFixed(3)} ms | ${r.maxMs.toFixed(1)} ms | ${Math.round(r.examinedMean)} | ${i === 0 ? '≥ 10,000/s, p99 < 5 ms' : i === 1 ? '≥ 1,000/s, p99 < 5 ms' : '—'} |`,
     ),
     '',
-    `Load average while it ran: ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after (2 cores shared with other work). Wall figures include time the process waited for a core; "per CPU second" divides by the process's own CPU time, which is what one idle core would give; "p99 of CPU time" is the same for single placements. p50, p99 and max are wall clock.`,
+    `Load average while it ran: ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after (2 cores shared with other work). Wall figures include time the process waited for a core; "per CPU second" divides by the process's own CPU time, about what one idle core would give (other processes also slow the CPU time itself through shared caches, so it errs low); "p99 of CPU time" is the same for single placements. p50, p99 and max are wall clock; max is a major GC of the 150,000-container heap or a wait for a core.`,
     '',
     'Published anchors (their own hardware and workloads, for scale only, not a like-for-like race: kube-scheduler also binds through the API server, Nomad schedules jobs of many tasks):',
     '',
