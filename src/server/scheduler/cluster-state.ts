@@ -29,7 +29,10 @@ export class ClusterState implements ClusterView {
   private readonly hostOrder: HostState[] = [];
   private readonly tenants = new Map<string, TenantIndex>();
   private readonly imageHosts = new Map<string, Set<string>>();
-  private readonly containers = new Map<string, AccountedContainer>();
+  /** Every accounted container, placed or assumed, by id. */
+  private readonly containers = new Map<string, ContainerRecord>();
+  /** The assumed ones (claims): id → when they were assumed (ms since the epoch). */
+  private readonly claims = new Map<string, number>();
   /** Slots of removed hosts, reused so per-host arrays stay as long as the largest cluster. */
   private readonly freeSlots: number[] = [];
 
@@ -75,7 +78,7 @@ export class ClusterState implements ClusterView {
   removeHost(id: string): ContainerRecord[] {
     const state = this.hostsById.get(id);
     if (!state) return [];
-    const records = [...state.containerIds].map((cid) => this.containers.get(cid)!.record);
+    const records = [...state.containerIds].map((cid) => this.containers.get(cid)!);
     for (const record of records) this.removeContainer(record.id);
     this.indexImages(state.info, -1);
     const last = this.hostOrder.pop()!;
@@ -100,35 +103,33 @@ export class ClusterState implements ClusterView {
 
   /** The claim's container was created: it is placed now. */
   confirm(id: string): void {
-    const entry = this.containers.get(id);
-    if (!entry) throw notFound(`no placement claim for container ${id}`);
-    entry.assumedAt = undefined;
+    if (!this.containers.has(id)) throw notFound(`no placement claim for container ${id}`);
+    this.claims.delete(id);
   }
 
   /** Drops an assumed container (its creation failed or was abandoned); a no-op for placed or unknown ones. */
   forget(id: string): void {
-    const entry = this.containers.get(id);
-    if (entry?.assumedAt !== undefined) this.removeContainer(id);
+    if (this.claims.has(id)) this.removeContainer(id);
   }
 
-  /** Forgets claims assumed before `cutoff` (ms since the epoch); returns their ids. */
+  /** Forgets claims assumed before `cutoff` (ms since the epoch); returns their ids. O(claims), not O(containers). */
   forgetAssumedBefore(cutoff: number): string[] {
     const expired: string[] = [];
-    for (const [id, entry] of this.containers) if (entry.assumedAt !== undefined && entry.assumedAt < cutoff) expired.push(id);
+    for (const [id, assumedAt] of this.claims) if (assumedAt < cutoff) expired.push(id);
     for (const id of expired) this.removeContainer(id);
     return expired;
   }
 
   isAssumed(id: string): boolean {
-    return this.containers.get(id)?.assumedAt !== undefined;
+    return this.claims.has(id);
   }
 
   /** Stops accounting a container (removed, or moved away); a no-op for an unknown id. */
   removeContainer(id: string): void {
-    const entry = this.containers.get(id);
-    if (!entry) return;
-    const { record } = entry;
+    const record = this.containers.get(id);
+    if (!record) return;
     this.containers.delete(id);
+    this.claims.delete(id);
     const host = this.hostsById.get(record.hostId);
     if (host) {
       addResources(host.allocated, record.resources, -1);
@@ -145,7 +146,8 @@ export class ClusterState implements ClusterView {
     if (this.containers.has(record.id)) throw conflict(`container ${record.id} is already accounted by the scheduler`);
     const host = this.hostsById.get(record.hostId);
     if (!host) throw notFound(`no such host: ${record.hostId}`);
-    this.containers.set(record.id, { record, assumedAt });
+    this.containers.set(record.id, record);
+    if (assumedAt !== undefined) this.claims.set(record.id, assumedAt);
     addResources(host.allocated, record.resources, +1);
     host.containerIds.add(record.id);
     let tenant = this.tenants.get(record.tenant);
@@ -166,12 +168,6 @@ export class ClusterState implements ClusterView {
       }
     }
   }
-}
-
-interface AccountedContainer {
-  record: ContainerRecord;
-  /** Set while the container is only assumed (a claim); undefined once placed. */
-  assumedAt: number | undefined;
 }
 
 export class HostState implements HostView {
