@@ -1,5 +1,6 @@
 /** Builders for scheduler tests and the scheduler benchmark: hosts, containers and requests with defaults. */
 import { createHash } from 'node:crypto';
+import { Scheduler, type SchedulerOptions } from '../../src/server/scheduler/scheduler.js';
 import type { ContainerRecord, HostInfo, PlacementRequest, Resources } from '../../src/server/scheduler/types.js';
 
 export const GiB = 1024 ** 3;
@@ -53,12 +54,7 @@ export function seededRandom(seed: number): () => number {
 }
 
 /** A scheduler over `hosts`, already accounting `containers` as placed. */
-export async function schedulerWith(
-  hosts: HostInfo[],
-  containers: ContainerRecord[] = [],
-  options: import('../../src/server/scheduler/scheduler.js').SchedulerOptions = {},
-): Promise<import('../../src/server/scheduler/scheduler.js').Scheduler> {
-  const { Scheduler } = await import('../../src/server/scheduler/scheduler.js');
+export async function schedulerWith(hosts: HostInfo[], containers: ContainerRecord[] = [], options: SchedulerOptions = {}): Promise<Scheduler> {
   const scheduler = new Scheduler(options);
   for (const host of hosts) scheduler.cluster.upsertHost(host);
   for (const container of containers) scheduler.cluster.addContainer(container);
@@ -66,7 +62,7 @@ export async function schedulerWith(
 }
 
 /** The host a request lands on (confirmed), or the error message it got. */
-export function placeOn(scheduler: import('../../src/server/scheduler/scheduler.js').Scheduler, request: PlacementRequest): string {
+export function placeOn(scheduler: Scheduler, request: PlacementRequest): string {
   try {
     const placement = scheduler.place(request);
     placement.confirm();
@@ -80,7 +76,7 @@ export function placeOn(scheduler: import('../../src/server/scheduler/scheduler.
  * The hosts a request could go to: tries it on each host alone (adding `constraint:node==<id>`)
  * and releases every claim, so the cluster is left as it was.
  */
-export function feasibleHosts(scheduler: import('../../src/server/scheduler/scheduler.js').Scheduler, request: PlacementRequest): string[] {
+export function feasibleHosts(scheduler: Scheduler, request: PlacementRequest): string[] {
   const fits: string[] = [];
   for (const host of scheduler.cluster.hosts()) {
     try {
