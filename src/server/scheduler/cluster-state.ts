@@ -176,6 +176,7 @@ export class HostState implements HostView {
   capacity: Resources = { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
   healthy = false;
   cordoned = false;
+  maxContainers = Infinity;
   readonly allocated: Resources = { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
   readonly containerIds = new Set<string>();
   constructor(
@@ -196,6 +197,7 @@ export class HostState implements HostView {
     this.capacity = { milliCpus, memoryBytes, diskBytes, gpus };
     this.healthy = info.healthy;
     this.cordoned = info.cordoned;
+    this.maxContainers = info.maxContainers ?? Infinity;
   }
 
   get containerCount(): number {

@@ -43,6 +43,12 @@ export interface HostInfo {
   cordoned: boolean;
   /** References of the images the host holds: `name:tag` and `sha256:` ids. */
   images: readonly string[];
+  /**
+   * Most containers the host takes, whatever their size (Swarm's `containerslots`, kubelet's
+   * max pods): containers without limits ask for no resources, so capacity alone would let
+   * binpack stack them on one host without end. Unset: no limit.
+   */
+  maxContainers?: number;
 }
 
 /** A container the scheduler accounts for on a host, placed (confirmed) or assumed (claimed). */
@@ -129,6 +135,8 @@ export interface HostView {
   readonly capacity: Readonly<Resources>;
   readonly healthy: boolean;
   readonly cordoned: boolean;
+  /** HostInfo.maxContainers, or Infinity. */
+  readonly maxContainers: number;
   /** Sum of the resources of placed and assumed containers. */
   readonly allocated: Readonly<Resources>;
   /** Containers (of every tenant) accounted on this host. */

@@ -3,9 +3,12 @@ import { StateKey, type CycleState, type FilterPlugin, type HostView, type Place
 
 /**
  * Refuses hosts whose free capacity (capacity minus placed and assumed containers) is less
- * than the request, resource by resource. A request of zero for a resource never refuses.
+ * than the request, resource by resource, and hosts at their container limit. A request of
+ * zero for a resource never refuses.
  */
 export const Name = 'capacity';
+
+export const REASON_CONTAINER_LIMIT: Rejection = Object.freeze({ plugin: Name, phrase: 'at their container limit' });
 
 type Resource = keyof Resources;
 
@@ -38,6 +41,7 @@ export class Capacity implements FilterPlugin {
     const wanted = request.resources;
     const { capacity } = host;
     const { allocated } = host;
+    if (host.containerCount >= host.maxContainers) return REASON_CONTAINER_LIMIT;
     for (const resource of RESOURCES) {
       const amount = wanted[resource];
       if (amount > 0 && allocated[resource] + amount > capacity[resource]) return reason(state, resource, amount);

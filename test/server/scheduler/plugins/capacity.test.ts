@@ -38,6 +38,17 @@ test('assumed and removed containers change what fits', async () => {
   assert.equal(placeOn(scheduler, makeRequest({ resources: resources({ memoryBytes: 2 * GiB }) })), 'h');
 });
 
+test('a container limit caps hosts even for containers that ask for nothing, so binpack moves on', async () => {
+  const scheduler = await schedulerWith(
+    [makeHost('a', { maxContainers: 3 }), makeHost('b', { maxContainers: 2 })],
+    [],
+    { strategyFor: () => 'binpack' },
+  );
+  const placed = Array.from({ length: 5 }, () => placeOn(scheduler, makeRequest()));
+  assert.deepEqual(placed, ['a', 'a', 'a', 'b', 'b']);
+  assert.equal(placeOn(scheduler, makeRequest()), 'error: no host fits: 2 hosts at their container limit');
+});
+
 test('a host that reports no GPUs refuses a GPU request', async () => {
   const scheduler = await schedulerWith([makeHost('cpu-only'), makeHost('gpu', { capacity: resources({ milliCpus: 1000, memoryBytes: GiB, gpus: 4 }) })]);
   assert.equal(placeOn(scheduler, makeRequest({ resources: resources({ gpus: 1 }) })), 'gpu');
