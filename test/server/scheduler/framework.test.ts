@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isKind } from '../../../src/common/errors.js';
+import { statusOf } from '../../../src/server/docker-api/errors.js';
+import { Diagnosis, feasibleHostsToFind, NoHostFitsError, DEFAULT_SAMPLING } from '../../../src/server/scheduler/framework.js';
+import { REASON_CORDONED, REASON_DOWN } from '../../../src/server/scheduler/plugins/host-health.js';
+import type { Scheduler } from '../../../src/server/scheduler/scheduler.js';
+import { GiB, makeContainer, makeHost, makeRequest, resources, schedulerWith } from '../../support/scheduler-fixtures.js';
+
+function refusal(scheduler: Scheduler, request = makeRequest()): NoHostFitsError {
+  try {
+    scheduler.place(request);
+  } catch (err) {
+    assert.ok(err instanceof NoHostFitsError, String(err));
+    return err;
+  }
+  assert.fail('expected no host to fit');
+}
+
+test('"no host fits" counts each reason once, largest first, and is a 409 Conflict', async () => {
+  const full = resources({ milliCpus: 1000, memoryBytes: GiB });
+  const scheduler = await schedulerWith(
+    [
+      ...['m1', 'm2', 'm3'].map((id) => makeHost(id, { capacity: full })),
+      makeHost('w1'),
+      makeHost('w2'),
+      makeHost('c1', { cordoned: true }),
+    ],
+    [makeContainer('w1', { name: 'web-1' }), makeContainer('w2', { name: 'web-2', labels: { app: 'web' } })],
+  );
+  const err = refusal(scheduler, makeRequest({ resources: resources({ memoryBytes: 2 * GiB }), env: ['affinity:container!=web-*'] }));
+  assert.equal(err.message, 'no host fits: 3 hosts without enough memory (need 2 GiB), 2 excluded by anti-affinity to web-*, 1 cordoned');
+  assert.ok(isKind(err, 'Conflict'));
+  assert.equal(statusOf(err), 409);
+  // Every host carries its own reason.
+  assert.equal(err.diagnosis.rejections.size, 6);
+  assert.equal(err.diagnosis.rejections.get('c1'), REASON_CORDONED);
+  assert.equal(err.diagnosis.rejections.get('w2')?.plugin, 'affinity');
+  assert.equal(err.diagnosis.rejections.get('m1')?.plugin, 'capacity');
+});
+
+test('a single host reads in the singular; an empty cluster says so', async () => {
+  assert.equal(refusal(await schedulerWith([makeHost('h', { healthy: false })])).message, 'no host fits: 1 host down');
+  assert.equal(refusal(await schedulerWith([])).message, 'no host fits: the cluster has no hosts');
+});
+
+test('hosts outside a hard affinity carry the affinity as their reason, the rest their own', async () => {
+  const scheduler = await schedulerWith(
+    [makeHost('a', { capacity: resources({ memoryBytes: GiB }) }), makeHost('b'), makeHost('c'), makeHost('d', { healthy: false })],
+    [makeContainer('a', { name: 'db' })],
+  );
+  const err = refusal(scheduler, makeRequest({ env: ['affinity:container==db'], resources: resources({ memoryBytes: 2 * GiB }) }));
+  assert.equal(err.message, 'no host fits: 3 hosts excluded by affinity to db, 1 without enough memory (need 2 GiB)');
+  assert.equal(err.diagnosis.rejections.get('d')?.phrase, 'excluded by affinity to db');
+  assert.equal(err.diagnosis.rejections.get('a')?.plugin, 'capacity');
+});
+
+test('the summary groups identical phrases from different hosts', () => {
+  const diagnosis = new Diagnosis(5);
+  for (const id of ['a', 'b', 'c']) diagnosis.rejections.set(id, REASON_DOWN);
+  for (const id of ['d', 'e']) diagnosis.rejections.set(id, REASON_CORDONED);
+  assert.equal(diagnosis.summary(), '3 hosts down, 2 cordoned');
+});
+
+test('sampling: small clusters are examined whole; 5,000 hosts stop after 100 feasible ones', () => {
+  assert.equal(feasibleHostsToFind(50, DEFAULT_SAMPLING), 50);
+  assert.equal(feasibleHostsToFind(100, DEFAULT_SAMPLING), 100);
+  assert.equal(feasibleHostsToFind(1000, DEFAULT_SAMPLING), 400);
+  assert.equal(feasibleHostsToFind(5000, DEFAULT_SAMPLING), 100);
+  assert.equal(feasibleHostsToFind(20000, DEFAULT_SAMPLING), 400);
+  assert.equal(feasibleHostsToFind(5000, { percentageOfHostsToScore: 100, minFeasibleHostsToScore: 100 }), 5000);
+  assert.equal(feasibleHostsToFind(5000, { percentageOfHostsToScore: 10, minFeasibleHostsToScore: 100 }), 500);
+});
+
+test('a sampled walk stops early but rotates, so every host gets its turn; a full walk never misses a fit', async () => {
+  const hosts = Array.from({ length: 300 }, (_, i) => makeHost(`h${i}`));
+  const sampled = await schedulerWith(hosts, [], { sampling: { percentageOfHostsToScore: 10, minFeasibleHostsToScore: 10 } });
+  const seen = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const placement = sampled.place(makeRequest());
+    assert.equal(placement.hostsExamined, 30);
+    seen.add(placement.hostId);
+    placement.release();
+  }
+  // 300 hosts in windows of 30: ten different windows, then the walk comes round again.
+  assert.equal(seen.size, 10, 'each placement looked at a different window of hosts');
+  // Only the last host fits: sampling keeps walking until it finds a feasible host.
+  const oneFits = await schedulerWith(
+    hosts.map((h, i) => (i === 299 ? h : { ...h, cordoned: true })),
+    [],
+    { sampling: { percentageOfHostsToScore: 10, minFeasibleHostsToScore: 10 } },
+  );
+  const placement = oneFits.place(makeRequest());
+  assert.equal(placement.hostId, 'h299');
+  assert.equal(placement.hostsExamined, 300);
+});
