@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { runUp } from './up.js';
 import { tenantCommand } from './tenant-commands.js';
+import { advisorCommand } from './advisor-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -34,6 +35,14 @@ program
   .addOption(
     new Option('--insecure-registry <registry...>', 'registry (host:port or IPv4 CIDR) to reach without verified TLS, repeatable; loopback always is').default([]),
   )
+  .addOption(
+    new Option('--advisor-scan-interval <seconds>', 'how often the Vulnerability Advisor rescans running containers (0: never)')
+      .default(600)
+      .argParser((v) => {
+        if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`--advisor-scan-interval takes seconds, not "${v}"`);
+        return Number(v);
+      }),
+  )
   .action(
     async (options: {
       dataRoot: string;
@@ -45,11 +54,13 @@ program
       bip?: string;
       defaultAddressPool?: string[];
       dnsUpstream?: string[];
+      advisorScanInterval: number;
     }) => {
-      await runUp(options);
+      await runUp({ ...options, advisorScanIntervalMs: Math.round(options.advisorScanInterval * 1000) });
     },
   );
 
 program.addCommand(tenantCommand());
+program.addCommand(advisorCommand());
 
 await program.parseAsync(process.argv);

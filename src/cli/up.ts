@@ -33,6 +33,9 @@ import { isHostNetworkDomain, splitRepository } from '../server/registry/endpoin
 import { parseReference } from '../server/images/reference.js';
 import { discardProgress } from '../server/registry/progress.js';
 import { listenerNames } from './tls-names.js';
+import { AdvisorDb } from '../server/advisor/advisor-db.js';
+import { AdvisorRecords } from '../server/advisor/tenant-records.js';
+import { AdvisorService } from '../server/advisor/advisor-service.js';
 
 export interface UpOptions {
   dataRoot: string;
@@ -50,6 +53,8 @@ export interface UpOptions {
   tlsSan?: string[];
   /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
   allow32bitSyscalls?: boolean;
+  /** How often the Vulnerability Advisor rescans running containers, in ms (0: never). */
+  advisorScanIntervalMs?: number;
 }
 
 /**
@@ -75,6 +80,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.
   let containers: ContainerService | undefined;
+  let advisor: AdvisorService | undefined;
   const images: ImageService = new ImageService({
     store,
     dataRoot,
@@ -86,6 +92,7 @@ export async function runUp(options: UpOptions): Promise<void> {
           ? (await containers.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running }))
           : [],
     },
+    onImageAdded: (imageId) => advisor?.imageAdded(imageId),
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
   const volumes = new VolumeService({
@@ -188,7 +195,26 @@ export async function runUp(options: UpOptions): Promise<void> {
   const tenantEndpoints = addresses.flatMap((a) =>
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints };
+  advisor = new AdvisorService({
+    db: new AdvisorDb(join(dataRoot, 'advisor.db')),
+    records: new AdvisorRecords(store),
+    images: {
+      inspect: (ctx, ref) => images.inspect(ctx, ref),
+      layerPathsOf: (id) => images.layerPathsOf(id),
+      storedConfig: (id) => images.storedConfig(id),
+      allImageIds: async () => (await store.listAllTenants<{ id: string }>('image')).map((r) => r.value.id),
+    },
+    containers: {
+      lookup: (ctx, ref) => containers!.lookup(ctx, ref),
+      listAll: async () => (await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })),
+      upperDir: (id) => join(containers!.containerDir(id), 'upper'),
+      mountRootfs: (id) => rootfs.mount(id),
+    },
+    events,
+    dataRoot,
+    logger,
+  });
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints, advisor };
 
   await networks.load();
   await networking.load();
@@ -204,6 +230,9 @@ export async function runUp(options: UpOptions): Promise<void> {
   await registry.reconcile();
   await builds.reconcile();
   await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
+  // Images recorded before a crash (or before the advisor existed) are inventoried in the background.
+  await advisor.catchUp();
+  advisor.startPeriodicScan(options.advisorScanIntervalMs ?? 10 * 60_000);
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const tcp = addresses.filter((a) => a.kind === 'tcp');
@@ -227,6 +256,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     health.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
+    await advisor!.close().catch(() => undefined);
     await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
     await Promise.resolve(events.close()).catch(() => undefined);
     await store.close();

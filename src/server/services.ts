@@ -9,6 +9,7 @@ import type { BuildService } from './build/build-service.js';
 import type { VolumeService } from './volumes/volume-service.js';
 import type { NetworkService } from './networks/network-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
+import type { AdvisorService } from './advisor/advisor-service.js';
 
 /**
  * Everything the Docker API may call. Handlers reach the platform only through these
@@ -29,6 +30,8 @@ export interface Services {
   volumes: VolumeService;
   networks: NetworkService;
   tenants: TenantService;
+  /** The Vulnerability Advisor: reports, policy at create, feeds (absent in unit tests' fakes). */
+  advisor?: AdvisorService;
   /** The tcp:// addresses tenants dial (for the credentials the admin API hands out). */
   tenantEndpoints: string[];
 }

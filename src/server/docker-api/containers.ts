@@ -37,6 +37,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
       throw invalidArgument(`image platform ${platform} does not match the host platform linux/amd64`);
     }
     const body = admitCreate(opts.services, request, (request.body ?? {}) as Record<string, unknown>);
+    // The tenant's vulnerability policy (docs/advisor.md): a blocked image fails here with 403.
+    if (opts.services.advisor && typeof body.Image === 'string') await opts.services.advisor.admitCreate(requestContext(request), body.Image);
     const result = await containers.create(requestContext(request), name, body as CreateBody);
     return reply.code(201).send(result);
   });

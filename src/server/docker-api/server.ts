@@ -18,6 +18,7 @@ import { networkRoutes } from './networks.js';
 import { installAuthentication } from './auth.js';
 import { tenantAdminRoutes } from '../admin-api/tenants.js';
 import { registryLoginRoutes } from './registry-login.js';
+import { advisorRoutes } from '../admin-api/advisor.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -176,5 +177,6 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
   await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
   await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  if (services.advisor) await app.register(advisorRoutes, { advisor: services.advisor, tenants: services.tenants, logLevel: ROUTE_LOG_LEVEL });
   return app;
 }
