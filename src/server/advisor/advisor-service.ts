@@ -170,14 +170,16 @@ export class AdvisorService {
   // ---- containers -----------------------------------------------------------------------
 
   /**
-   * Takes a container's inventory now from its live root (/proc/<pid>/root while it runs, so
-   * what was installed after start counts; its overlay otherwise), with runtime state and
-   * compliance, stores it and raises an alert for findings it did not have before.
+   * Takes a container's inventory now from its root filesystem (its overlay: what was
+   * installed after start counts), with runtime state while it runs, and compliance; stores it and raises an alert for findings it did not have before.
    */
   async scanContainer(ctx: RequestContext, ref: string, cause = 'scan'): Promise<Report> {
     const record = await this.opts.containers.lookup(ctx, ref);
     const running = record.state.Running && record.state.Pid > 0;
-    const rootfs = running ? `/proc/${record.state.Pid}/root` : await this.opts.containers.mountRootfs(record.id);
+    // The container's overlay as mounted in Berth's own namespace: the same filesystem the
+    // container sees at / (so what was installed after start counts). /proc/<pid>/root is no
+    // good from here: after pivot_root it resolves to "/" of the host for a path-based reader.
+    const rootfs = await this.opts.containers.mountRootfs(record.id);
     const inventory = await this.readInventory(rootfs);
     let runtime: RuntimeState | null = null;
     if (running) {
