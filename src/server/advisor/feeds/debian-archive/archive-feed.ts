@@ -1,0 +1,225 @@
+/**
+ * The offline feed builder: advisories for one Debian release made only from what an apt
+ * mirror serves, no security tracker needed.
+ *
+ * For each source package in the security suite (bookworm-security):
+ * 1. its version there is the newest fixed version (from main/binary-amd64/Packages, whose
+ *    `Source:` fields name the source and, for binNMUs or renamed versions, its version);
+ * 2. its version in the base suite (bookworm) is what an image without security updates has;
+ * 3. the changelog.Debian inside one of its .debs (the smallest first; another when a doc
+ *    directory is a symlink) lists every upload with the CVEs it fixed;
+ * 4. each CVE mentioned by an entry newer than the base version is fixed at the EARLIEST such
+ *    entry (a later entry mentioning it again is a follow-up, not the fix), capped at the
+ *    security suite's version (a backport's changelog can carry unstable entries above it).
+ *
+ * Every index is checked against the Release file's SHA256 and every .deb against the
+ * Packages file's, and cached by digest under cacheDir, so rebuilding is cheap and offline
+ * once the cache is warm. Severity is `unknown`: an upload's urgency is about the upload, not
+ * the flaw; the tracker importer's severity wins when the service merges both feeds.
+ */
+import type { Advisory } from '../../model.js';
+import { compareDebianVersions } from '../../versions/debian.js';
+import { isKernelSource } from '../kernel.js';
+import { ArchiveClient } from './archive-client.js';
+import { cvesMentioned, lineMentioning, parseDebianChangelog, type ChangelogEntry } from './changelog.js';
+import { readDebChangelog } from './deb-changelog.js';
+import { parsePackagesIndex, type BinaryPackage } from './packages-index.js';
+import { parseReleaseFile, type ReleaseFile } from './release-file.js';
+
+export interface ArchiveFeedProgress {
+  phase: 'indexes' | 'changelogs' | 'done';
+  done: number;
+  total: number;
+  source?: string;
+}
+
+export interface ArchiveFeedOptions {
+  /** Security archive base URL, e.g. http://deb.debian.org/debian-security. */
+  mirror: string;
+  /** e.g. bookworm-security. */
+  suite: string;
+  /** The release the advisories apply to, e.g. debian:bookworm. */
+  release: string;
+  cacheDir: string;
+  /** Only these source packages (still all of them that the security suite has). */
+  sourcePackages?: string[];
+  /** The base archive; default: the mirror URL with `-security` dropped (…/debian). */
+  baseMirror?: string;
+  /** The base suite; default: the suite with `-security` dropped (bookworm). */
+  baseSuite?: string;
+  component?: string;
+  architecture?: string;
+  /** Parallel .deb downloads; default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: ArchiveFeedProgress) => void;
+}
+
+/** What one source contributed, for provenance and for tests that re-check the attribution. */
+export interface SourceReport {
+  source: string;
+  securityVersion: string;
+  baseVersion: string | null;
+  /** The binary whose changelog was read, and that changelog's text; null when none had one. */
+  changelogFrom: BinaryPackage | null;
+  changelog: string | null;
+  advisories: Advisory[];
+}
+
+export interface ArchiveFeed {
+  advisories: Advisory[];
+  sources: SourceReport[];
+  /** Release file dates and index digests the feed was built from. */
+  provenance: string[];
+}
+
+const CANDIDATE_LIMIT = 6;
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+function defaultBaseMirror(mirror: string): string {
+  return trimSlash(mirror).replace(/-security$/, '');
+}
+
+async function fetchRelease(client: ArchiveClient, mirror: string, suite: string): Promise<ReleaseFile> {
+  const dists = `${trimSlash(mirror)}/dists/${suite}`;
+  const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
+  return parseReleaseFile(body);
+}
+
+async function fetchPackages(client: ArchiveClient, mirror: string, suite: string, release: ReleaseFile, component: string, arch: string): Promise<{ packages: BinaryPackage[]; provenance: string }> {
+  const path = `${component}/binary-${arch}/Packages.xz`;
+  const entry = release.files.get(path);
+  if (entry === undefined) throw new Error(`${suite}'s Release file lists no ${path}`);
+  const text = await client.fetchXzText(`${trimSlash(mirror)}/dists/${suite}/${path}`, entry.sha256, entry.size);
+  return { packages: parsePackagesIndex(text), provenance: `${suite} ${release.date ?? ''} ${path} sha256:${entry.sha256}` };
+}
+
+/** The newest source version per source package. */
+function sourceVersions(packages: BinaryPackage[]): Map<string, string> {
+  const versions = new Map<string, string>();
+  for (const p of packages) {
+    const seen = versions.get(p.source);
+    if (seen === undefined || compareDebianVersions(p.sourceVersion, seen) > 0) versions.set(p.source, p.sourceVersion);
+  }
+  return versions;
+}
+
+/**
+ * Whether a changelog entry came after the base suite's version. A backport such as
+ * 115.9.0esr-1~deb12u1 already contains the unstable upload 115.9.0esr-1 it was made from,
+ * although dpkg orders the latter higher.
+ */
+function isNewerThanBase(entryVersion: string, baseVersion: string | null): boolean {
+  if (baseVersion === null) return true;
+  return compareDebianVersions(entryVersion, baseVersion) > 0 && !baseVersion.startsWith(`${entryVersion}~`);
+}
+
+/** Advisories for one source from its changelog (pure: the heart of the builder). */
+export function advisoriesFromChangelog(opts: {
+  source: string;
+  release: string;
+  codename: string;
+  securityVersion: string;
+  baseVersion: string | null;
+  entries: ChangelogEntry[];
+}): Advisory[] {
+  const fixedAt = new Map<string, { version: string; summary?: string }>();
+  // Oldest entry first, so the first entry to mention a CVE is where it was fixed.
+  for (const entry of [...opts.entries].reverse()) {
+    if (!isNewerThanBase(entry.version, opts.baseVersion)) continue;
+    // A source only in the security suite has no base version: only uploads made for this
+    // release count then, not decades of unrelated history.
+    if (opts.baseVersion === null && !entry.distributions.some((d) => d.startsWith(opts.codename))) continue;
+    for (const cve of cvesMentioned(entry.text)) {
+      if (fixedAt.has(cve)) continue;
+      const capped = compareDebianVersions(entry.version, opts.securityVersion) > 0 ? opts.securityVersion : entry.version;
+      fixedAt.set(cve, { version: capped, summary: lineMentioning(entry.text, cve) });
+    }
+  }
+  return [...fixedAt].map(([cve, { version, summary }]) => ({
+    id: cve,
+    ecosystem: 'deb' as const,
+    release: opts.release,
+    package: opts.source,
+    status: 'fixed' as const,
+    fixedVersion: version,
+    severity: 'unknown' as const,
+    severitySource: 'none',
+    ...(summary !== undefined ? { summary } : {}),
+    source: 'debian-archive-changelog',
+  }));
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+async function changelogForSource(client: ArchiveClient, mirror: string, source: string, binaries: BinaryPackage[]): Promise<{ from: BinaryPackage; text: string } | null> {
+  const candidates = [...binaries].sort((a, b) => a.size - b.size || a.package.localeCompare(b.package)).slice(0, CANDIDATE_LIMIT);
+  for (const binary of candidates) {
+    const deb = await client.fetchVerified(`${trimSlash(mirror)}/${binary.filename}`, binary.sha256, binary.size);
+    const text = await readDebChangelog(deb);
+    // A .deb can carry another source's doc directory; only this source's changelog counts.
+    if (text !== null && parseDebianChangelog(text.slice(0, 4096))[0]?.source === source) return { from: binary, text };
+  }
+  return null;
+}
+
+/** Builds the feed and reports what each source contributed. */
+export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): Promise<ArchiveFeed> {
+  const component = opts.component ?? 'main';
+  const arch = opts.architecture ?? 'amd64';
+  const baseMirror = opts.baseMirror ?? defaultBaseMirror(opts.mirror);
+  const baseSuite = opts.baseSuite ?? opts.suite.replace(/-security$/, '');
+  const codename = opts.release.includes(':') ? opts.release.slice(opts.release.indexOf(':') + 1) : baseSuite;
+  const client = new ArchiveClient(opts.cacheDir, opts.signal);
+
+  opts.onProgress?.({ phase: 'indexes', done: 0, total: 2 });
+  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite);
+  const security = await fetchPackages(client, opts.mirror, opts.suite, securityRelease, component, arch);
+  opts.onProgress?.({ phase: 'indexes', done: 1, total: 2 });
+  const baseRelease = await fetchRelease(client, baseMirror, baseSuite);
+  const base = await fetchPackages(client, baseMirror, baseSuite, baseRelease, component, arch);
+  opts.onProgress?.({ phase: 'indexes', done: 2, total: 2 });
+
+  const securityVersions = sourceVersions(security.packages);
+  const baseVersions = sourceVersions(base.packages);
+  const wanted = opts.sourcePackages === undefined ? null : new Set(opts.sourcePackages);
+  const sources = [...securityVersions.keys()].filter((s) => !isKernelSource(s) && (wanted === null || wanted.has(s))).sort();
+
+  const reports: SourceReport[] = [];
+  let done = 0;
+  await eachLimited(sources, opts.concurrency ?? 4, async (source) => {
+    opts.signal?.throwIfAborted();
+    const securityVersion = securityVersions.get(source)!;
+    const binaries = security.packages.filter((p) => p.source === source && p.sourceVersion === securityVersion);
+    const found = await changelogForSource(client, opts.mirror, source, binaries);
+    const baseVersion = baseVersions.get(source) ?? null;
+    const advisories =
+      found === null
+        ? []
+        : advisoriesFromChangelog({ source, release: opts.release, codename, securityVersion, baseVersion, entries: parseDebianChangelog(found.text) });
+    reports.push({ source, securityVersion, baseVersion, changelogFrom: found?.from ?? null, changelog: found?.text ?? null, advisories });
+    opts.onProgress?.({ phase: 'changelogs', done: ++done, total: sources.length, source });
+  });
+  reports.sort((a, b) => a.source.localeCompare(b.source));
+  opts.onProgress?.({ phase: 'done', done: sources.length, total: sources.length });
+  return {
+    advisories: reports.flatMap((r) => r.advisories),
+    sources: reports,
+    provenance: [security.provenance, base.provenance],
+  };
+}
+
+/** The advisories only (the service's entry point). */
+export async function buildDebianArchiveFeed(opts: ArchiveFeedOptions): Promise<Advisory[]> {
+  return (await buildDebianArchiveFeedDetailed(opts)).advisories;
+}

@@ -1,0 +1,46 @@
+/**
+ * Reads /usr/share/doc/<pkg>/changelog.Debian.gz out of a .deb without unpacking it:
+ * `dpkg-deb --fsys-tarfile` streams the data member as a plain tar, which tar-stream walks.
+ * Only a regular file counts: a doc directory that is a symlink to another package's (common
+ * for library -dev and -common packages) has no changelog of its own, and the caller tries
+ * another binary of the same source.
+ */
+import { spawn } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { invalidArgument } from '../../../../common/errors.js';
+
+const CHANGELOG_PATH = /^(?:\.\/)?usr\/share\/doc\/[^/]+\/changelog\.Debian(\.gz)?$/;
+
+/** The changelog text, or null when the package ships none as a regular file. */
+export async function readDebChangelog(debPath: string): Promise<string | null> {
+  const child = spawn('dpkg-deb', ['--fsys-tarfile', debPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const errors: Buffer[] = [];
+  child.stderr.on('data', (c: Buffer) => errors.push(c));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  const extract = tar.extract();
+  child.stdout.pipe(extract);
+  let found: string | null = null;
+  try {
+    for await (const entry of extract) {
+      const match = CHANGELOG_PATH.exec(entry.header.name);
+      if (found === null && match !== null && entry.header.type === 'file') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        const data = Buffer.concat(chunks);
+        found = (match[1] === '.gz' ? gunzipSync(data) : data).toString('utf8');
+      } else {
+        entry.resume();
+      }
+    }
+  } finally {
+    child.stdout.unpipe(extract);
+    child.stdout.resume();
+  }
+  const code = await exited;
+  if (code !== 0) throw invalidArgument(`dpkg-deb cannot read ${debPath}: ${Buffer.concat(errors).toString().trim()}`);
+  return found;
+}
