@@ -97,7 +97,7 @@ test('an image is inventoried when loaded, off the request path, and its SBOM li
   assert.equal(cdx.metadata.component.name, DEBIAN_IMAGE);
   const libraries = cdx.components.filter((c) => c.type === 'library');
   assert.equal(new Set(cdx.components.map((c) => c['bom-ref'])).size, cdx.components.length, 'bom-refs are unique');
-  for (const c of libraries) assert.match(c.purl!, /^pkg:deb\/debian\/[a-z0-9.+-]+@[A-Za-z0-9.%~-]+\?arch=(amd64|all)&distro=debian-12$/, c.purl);
+  for (const c of libraries) assert.match(c.purl!, /^pkg:deb\/debian\/[a-z0-9.+-]+@[A-Za-z0-9.%~-]+\?arch=(amd64|all)&distro=debian-12$/, String(c.purl));
   assert.ok(cdx.components.some((c) => c.type === 'operating-system' && c.name === 'debian'));
 
   // The same packages dpkg itself lists inside a container of the image.

@@ -171,9 +171,10 @@ export class AdvisorService {
 
   /**
    * Takes a container's inventory now from its root filesystem (its overlay: what was
-   * installed after start counts), with runtime state while it runs, and compliance; stores it and raises an alert for findings it did not have before.
+   * installed after start counts), with runtime state while it runs, and compliance; stores
+   * it and raises an alert for findings it did not have before.
    */
-  async scanContainer(ctx: RequestContext, ref: string, cause = 'scan'): Promise<Report> {
+  async scanContainer(ctx: RequestContext, ref: string, cause = 'scan'): Promise<Report & { runtime: RuntimeState | null }> {
     const record = await this.opts.containers.lookup(ctx, ref);
     const running = record.state.Running && record.state.Pid > 0;
     // The container's overlay as mounted in Berth's own namespace: the same filesystem the
@@ -198,17 +199,14 @@ export class AdvisorService {
     this.db.putContainerInventory(row);
     const report = await this.containerReportOf(ctx, record, row);
     await this.alertOnNew(ctx, record, report, baseline, cause);
-    return report;
+    return { ...report, runtime };
   }
 
   /** The report of a container's last scan; scanned now when it never was. */
   async containerReport(ctx: RequestContext, ref: string): Promise<Report & { runtime: RuntimeState | null }> {
     const record = await this.opts.containers.lookup(ctx, ref);
     const row = this.db.containerInventory(record.id);
-    if (!row) {
-      const report = await this.scanContainer(ctx, record.id);
-      return { ...report, runtime: this.db.containerInventory(record.id)?.runtime ?? null };
-    }
+    if (!row) return this.scanContainer(ctx, record.id);
     return { ...(await this.containerReportOf(ctx, record, row)), runtime: row.runtime };
   }
 
@@ -268,10 +266,7 @@ export class AdvisorService {
             cause,
             count: String(list.length),
             severity: worst(list),
-            findings: list
-              .slice(0, 20)
-              .map((f) => f.id)
-              .join(','),
+            findings: [...new Set(list.map((f) => f.id))].slice(0, 20).join(','),
             alert: alert.id,
           },
         },
