@@ -11,14 +11,23 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, stat, writeFile, mkdir, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { DEBIAN_IMAGE, debianImageTar } from '../support/test-images.js';
-import { startDebianSecurityMirror, type DebianSecurityMirror } from '../support/debian-security-mirror.js';
+import {
+  UPSTREAM,
+  cachedPackages,
+  cachedPoolPath,
+  prepareDebianSecurityMirror,
+  startDebianSecurityMirror,
+  type DebianMirror,
+} from '../support/debian-security-mirror.js';
 
 const run = promisify(execFile);
 const SUITE = 'bookworm-security';
@@ -47,7 +56,7 @@ interface Stats {
 }
 
 let tb: TenantBerth;
-let mirror: DebianSecurityMirror;
+let mirror: DebianMirror;
 let acme: NodeJS.ProcessEnv;
 let other: NodeJS.ProcessEnv;
 let work: string;
@@ -78,7 +87,7 @@ before(async () => {
 
 after(async () => {
   await tb?.stop();
-  await mirror?.stop();
+  await mirror?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -131,13 +140,16 @@ test('an image is inventoried when loaded, off the request path, and its SBOM li
 });
 
 test('a feed built from the security archive finds CVEs in the image that the archive changelogs confirm', async () => {
-  mirror = await startDebianSecurityMirror({ sourcePackages: [...imageSources.keys()] });
+  // The archive's indexes and the .debs with the changelogs, fetched once into the cache; then
+  // served on loopback, which is all Berth ever talks to.
+  await prepareDebianSecurityMirror({ sourcePackages: [...imageSources.keys()] });
+  mirror = await startDebianSecurityMirror();
   // Feed 1 covers half the image's source packages; feed 2 (the next test) all of them.
   const sources = [...imageSources.keys()].sort();
   const firstHalf = sources.filter((_, i) => i % 2 === 0);
-  const out = await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.url, '--suite', SUITE, '--source', ...firstHalf]);
+  const out = await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.securityUrl, '--suite', SUITE, '--source', ...firstHalf]);
   assert.match(out, /^feed version 1: \d+ advisories/);
-  const full = await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.url, '--suite', SUITE, '--source', ...sources, '--replace']);
+  const full = await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.securityUrl, '--suite', SUITE, '--source', ...sources, '--replace']);
   assert.match(full, /^feed version 2: \d+ advisories/);
   const ls = await tb.berthOk(['advisor', 'feed', 'ls']);
   assert.match(ls, /^VERSION\s+CREATED\s+ADVISORIES\s+SOURCES/);
@@ -167,14 +179,14 @@ test('a feed built from the security archive finds CVEs in the image that the ar
 test('a new feed re-matches stored inventories without reading a filesystem, and alerts the owning tenant of its running container', async () => {
   // Back to the half feed (as version 3), with acme's container running, then the full feed again.
   const sources = [...imageSources.keys()].sort();
-  await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.url, '--suite', SUITE, '--source', ...sources.filter((_, i) => i % 2 === 0), '--replace']);
+  await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.securityUrl, '--suite', SUITE, '--source', ...sources.filter((_, i) => i % 2 === 0), '--replace']);
   await dockerOk(acme, ['load', '-i', await debianImageTar()]);
   await dockerOk(acme, ['run', '-d', '--name', 'adv-watch', DEBIAN_IMAGE, 'sleep', '600']);
   await tb.berthOk(['advisor', 'scan', 'adv-watch', '--tenant', 'acme']);
   const since = Math.floor(Date.now() / 1000) - 1;
   const reads = (await stats()).inventoryReads;
 
-  await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.url, '--suite', SUITE, '--source', ...sources, '--replace']);
+  await tb.berthOk(['advisor', 'feed', 'build', '--mirror', mirror.securityUrl, '--suite', SUITE, '--source', ...sources, '--replace']);
   const after = await stats();
   assert.equal(after.inventoryReads, reads, 'no inventory was taken again for the new feed');
   assert.ok(after.lastRematch && after.lastRematch.inventories >= 1);
@@ -278,7 +290,7 @@ test('upgrading a package inside a live container clears exactly its findings on
   let upgraded: { pkg: string; container: string } | undefined;
   for (const [i, candidate] of candidates.entries()) {
     const [pkg, fixed] = candidate.split(' ') as [string, string];
-    const deb = await mirror.debPath(pkg, fixed).catch(() => undefined);
+    const deb = await fixedDeb(pkg, fixed).catch(() => undefined);
     if (!deb) continue;
     const name = `adv-upgrade-${i}`;
     await dockerOk(tb.berth.env, ['run', '-d', '--name', name, DEBIAN_IMAGE, 'sleep', '600']);
@@ -328,15 +340,42 @@ test('feeds, inventories, exemptions, policy and alerts survive a SIGKILL of Ber
   await dockerOk(acme, ['rm', '-f', 'adv-watch']);
 });
 
-/** The changelog.Debian entry of `source` at `version`, from the fixed .deb the mirror serves. */
+/** The changelog.Debian entry of `source` at `version`, read with dpkg-deb from the fixed .debs of the mirror's cache. */
 async function changelogOf(source: string, version: string): Promise<string> {
-  const text = await mirror.changelog(source, version);
-  // Only the entry of that version: from its header line to the next header.
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`${source} (${version})`));
-  assert.ok(start >= 0, `${source} ${version} has a changelog entry`);
-  const end = lines.findIndex((l, i) => i > start && /^\S+ \(/.test(l));
-  return lines.slice(start, end < 0 ? undefined : end).join('\n');
+  const binaries = (await cachedPackages('debian-security')).filter((b) => b.source === source && b.sourceVersion === version);
+  for (const binary of binaries) {
+    const path = cachedPoolPath(binary.filename);
+    if (!(await stat(path).then(() => true, () => false))) continue;
+    const { stdout } = await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xO --wildcards "./usr/share/doc/*/changelog.Debian.gz" 2>/dev/null | gunzip -c', 'sh', path], {
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch(() => ({ stdout: '' }));
+    const lines = stdout.split('\n');
+    // Only the entry of that version: from its header line to the next header.
+    const start = lines.findIndex((l) => l.startsWith(`${source} (${version})`));
+    if (start < 0) continue;
+    const end = lines.findIndex((l, k) => k > start && /^\S+ \(/.test(l));
+    return lines.slice(start, end < 0 ? undefined : end).join('\n');
+  }
+  assert.fail(`no cached .deb of ${source} ${version} has its changelog entry`);
+}
+
+/**
+ * The fixed .deb of binary `pkg` (source version `fixed`): from the mirror's cache, or fetched
+ * once into it from the archive (checked against the index's SHA256), as the mirror does.
+ */
+async function fixedDeb(pkg: string, fixed: string): Promise<string> {
+  const binary = (await cachedPackages('debian-security')).find((b) => b.package === pkg && b.sourceVersion === fixed && b.architecture !== 'source');
+  if (!binary) throw new Error(`${pkg} ${fixed} is not in the security index`);
+  const path = cachedPoolPath(binary.filename);
+  if (await stat(path).then(() => true, () => false)) return path;
+  const response = await fetch(`${UPSTREAM}/debian-security/${binary.filename}`);
+  if (!response.ok) throw new Error(`${binary.filename}: HTTP ${response.status}`);
+  const data = Buffer.from(await response.arrayBuffer());
+  if (createHash('sha256').update(data).digest('hex') !== binary.sha256) throw new Error(`${binary.filename}: SHA256 mismatch`);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(`${path}.tmp-${process.pid}`, data);
+  await rename(`${path}.tmp-${process.pid}`, path);
+  return path;
 }
 
 /** dpkg's own comparison: whether `a` is older than `b`. */

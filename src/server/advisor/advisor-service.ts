@@ -54,6 +54,8 @@ export interface AdvisorStats {
   matches: number;
   /** Re-matches of stored inventories after the last new feed, and how long they took. */
   lastRematch: { feedVersion: number; inventories: number; ms: number } | null;
+  /** The last image inventory: layers mounted, packages read, compliance checked, stored. */
+  lastImageInventory: { imageId: string; packages: number; ms: number } | null;
 }
 
 export type FeedSource = { format: 'debian-tracker'; name: string; data: unknown } | { format: 'osv'; name: string; data: unknown };
@@ -91,7 +93,7 @@ export class AdvisorService {
   private scanTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private closed = false;
-  readonly stats: AdvisorStats = { inventoryReads: 0, matches: 0, lastRematch: null };
+  readonly stats: AdvisorStats = { inventoryReads: 0, matches: 0, lastRematch: null, lastImageInventory: null };
 
   constructor(private readonly opts: AdvisorServiceOptions) {
     this.db = opts.db;
@@ -125,6 +127,7 @@ export class AdvisorService {
       const run = async (): Promise<ImageInventoryRow> => {
         const again = this.db.imageInventory(imageId);
         if (again) return again;
+        const started = performance.now();
         const lowers = await this.opts.images.layerPathsOf(imageId);
         const config = await this.imageConfig(imageId);
         await mkdir(this.scratch, { recursive: true });
@@ -134,6 +137,7 @@ export class AdvisorService {
           return { imageId, inventory, compliance };
         });
         this.db.putImageInventory(row);
+        this.stats.lastImageInventory = { imageId, packages: row.inventory.packages.length, ms: Math.round(performance.now() - started) };
         return row;
       };
       pending = this.queue.then(run, run);
