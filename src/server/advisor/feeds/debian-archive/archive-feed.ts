@@ -162,13 +162,24 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
   await Promise.all(workers);
 }
 
+/**
+ * The binaries of one source whose .deb may hold its changelog, in the order they are tried:
+ * smallest download first. Exported so a test mirror can fetch exactly these.
+ */
+export function changelogCandidates(binaries: BinaryPackage[]): BinaryPackage[] {
+  return [...binaries].sort((a, b) => a.size - b.size || a.package.localeCompare(b.package)).slice(0, CANDIDATE_LIMIT);
+}
+
+/** Whether a changelog text is `source`'s own (a .deb can carry another source's doc directory). */
+export function isChangelogOf(text: string, source: string): boolean {
+  return parseDebianChangelog(text.slice(0, 4096))[0]?.source === source;
+}
+
 async function changelogForSource(client: ArchiveClient, mirror: string, source: string, binaries: BinaryPackage[]): Promise<{ from: BinaryPackage; text: string } | null> {
-  const candidates = [...binaries].sort((a, b) => a.size - b.size || a.package.localeCompare(b.package)).slice(0, CANDIDATE_LIMIT);
-  for (const binary of candidates) {
+  for (const binary of changelogCandidates(binaries)) {
     const deb = await client.fetchVerified(`${trimSlash(mirror)}/${binary.filename}`, binary.sha256, binary.size);
     const text = await readDebChangelog(deb);
-    // A .deb can carry another source's doc directory; only this source's changelog counts.
-    if (text !== null && parseDebianChangelog(text.slice(0, 4096))[0]?.source === source) return { from: binary, text };
+    if (text !== null && isChangelogOf(text, source)) return { from: binary, text };
   }
   return null;
 }
