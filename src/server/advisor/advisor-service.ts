@@ -55,7 +55,7 @@ export interface AdvisorStats {
   /** Re-matches of stored inventories after the last new feed, and how long they took. */
   lastRematch: { feedVersion: number; inventories: number; ms: number } | null;
   /** The last image inventory: layers mounted, packages read, compliance checked, stored. */
-  lastImageInventory: { imageId: string; packages: number; ms: number } | null;
+  lastImageInventory: { imageId: string; packages: number; ms: number; packagesMs: number; complianceMs: number } | null;
 }
 
 export type FeedSource = { format: 'debian-tracker'; name: string; data: unknown } | { format: 'osv'; name: string; data: unknown };
@@ -131,13 +131,25 @@ export class AdvisorService {
         const lowers = await this.opts.images.layerPathsOf(imageId);
         const config = await this.imageConfig(imageId);
         await mkdir(this.scratch, { recursive: true });
+        let packagesMs = 0;
+        let complianceMs = 0;
         const row = await withImageRootfs(this.scratch, lowers, async (rootfs) => {
+          const read = performance.now();
           const inventory = await this.readInventory(rootfs);
+          const checked = performance.now();
           const compliance = await runComplianceChecks({ rootfs, config, inventory });
+          packagesMs = checked - read;
+          complianceMs = performance.now() - checked;
           return { imageId, inventory, compliance };
         });
         this.db.putImageInventory(row);
-        this.stats.lastImageInventory = { imageId, packages: row.inventory.packages.length, ms: Math.round(performance.now() - started) };
+        this.stats.lastImageInventory = {
+          imageId,
+          packages: row.inventory.packages.length,
+          ms: Math.round(performance.now() - started),
+          packagesMs: Math.round(packagesMs),
+          complianceMs: Math.round(complianceMs),
+        };
         return row;
       };
       pending = this.queue.then(run, run);
