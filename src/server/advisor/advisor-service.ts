@@ -11,7 +11,7 @@ import { mergeAdvisories } from './feed-merge.js';
 import { withImageRootfs } from './image-rootfs.js';
 import type { Advisory, ComplianceFinding, ComplianceSubject, FeedSnapshot, Inventory, RuntimeState, Severity, VulnerabilityFinding } from './model.js';
 import { FeedIndex, buildDebianArchiveFeed, importDebianTracker, importOsv, matchInventory, readRuntimeState, runComplianceChecks, takeInventory } from './parts.js';
-import { activeFindings, blockingFindings, buildReport, findingKey, policyRefusal, type FindingRef, type Report } from './report.js';
+import { activeFindings, blockingFindings, buildReport, findingKey, policyRefusal, refOfCompliance, type FindingRef, type Report } from './report.js';
 import { buildSbom, type SbomFormat } from './sbom.js';
 import { AdvisorRecords, type Alert, type Exemption } from './tenant-records.js';
 
@@ -61,6 +61,8 @@ export interface AdvisorStats {
 export type FeedSource = { format: 'debian-tracker'; name: string; data: unknown } | { format: 'osv'; name: string; data: unknown };
 
 const FINDINGS_CACHE_LIMIT = 2000;
+/** Compliance checks of a container's create-time settings (privileges, limits, mounts...). */
+const CREATE_SETTINGS_CHECK_PREFIX = 'BERTH-RUNTIME-';
 
 /**
  * The Vulnerability Advisor as a Berth service (issue 8).
@@ -210,7 +212,12 @@ export class AdvisorService {
       inventory,
     });
     const previous = this.db.containerInventory(record.id);
-    const baseline = previous?.knownFindings ?? (await this.imageBaseline(ctx, record));
+    // First scan: what the image had and the settings chosen at create (reported, but not
+    // news) are the baseline; what drift added since start is what alerts.
+    const baseline = previous?.knownFindings ?? [
+      ...(await this.imageBaseline(ctx, record)),
+      ...compliance.filter((c) => c.checkId.startsWith(CREATE_SETTINGS_CHECK_PREFIX)).map((c) => findingKey(refOfCompliance(c))),
+    ];
     const row: ContainerInventoryRow = { containerId: record.id, tenant: ctx.tenant, imageId: record.imageId, inventory, runtime, compliance, knownFindings: baseline };
     this.db.putContainerInventory(row);
     const report = await this.containerReportOf(ctx, record, row);
