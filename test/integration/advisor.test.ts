@@ -7,12 +7,16 @@
  * mutual TLS. The tests run in order and build on each other:
  *   triggers → feed → report (changelogs confirm) → SBOM → alerts on a new feed →
  *   policy → tenant scoping → live upgrade clears exactly its findings → SIGKILL.
+ *
+ * Network: Berth only ever reaches the loopback mirror. The test's preparation fills the
+ * mirror's cache from deb.debian.org once per machine (the indexes and .debs the feed builder
+ * reads, and the one fixed .deb the upgrade step installs), like the test images' cache.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile, mkdir, rename } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -283,6 +287,12 @@ test('bad input gets Docker-shaped errors and changes nothing', async () => {
   assert.match(image.stderr, /No such image/);
   const tenant = await tb.berthCli(['advisor', 'policy', 'nobody', '--block-severity', 'high']);
   assert.match(tenant.stderr, /No such tenant|not found/i);
+  const notOsv = join(work, 'not-osv.json');
+  await writeFile(notOsv, JSON.stringify({ hello: 'world' }));
+  const garbage = await tb.berthCli(['advisor', 'feed', 'import', '--osv', notOsv]);
+  assert.match(garbage.stderr, /not-osv\.json: no osv advisories for a supported ecosystem in it/);
+  const notTracker = await tb.berthCli(['advisor', 'feed', 'import', '--debian-tracker', notOsv, '--osv', notOsv]);
+  assert.equal(notTracker.code, 1);
   const empty = await tb.berthCli(['advisor', 'feed', 'import']);
   assert.match(empty.stderr, /--debian-tracker FILE and\/or --osv FILE/);
   assert.equal(await tb.berthOk(['advisor', 'feed', 'ls']), feedsBefore);
@@ -334,8 +344,17 @@ test('feeds, inventories, exemptions, policy and alerts survive a SIGKILL of Ber
   const report = await imageReport('acme');
   const exemptions = await tb.berthOk(['advisor', 'exempt', 'ls', '--tenant', 'acme']);
   const alerts = await tb.berthOk(['advisor', 'alerts', '--tenant', 'acme']);
+  // A commit queues an inventory; the kill may land in the middle of it.
+  await dockerOk(acme, ['commit', 'adv-watch', 'adv/killed:1']);
   await tb.berth.kill();
   await tb.berth.restart();
+  const killed = await waitFor('the committed image inventoried after the restart', async () => {
+    const r = await tb.berthCli(['advisor', 'image', 'adv/killed:1', '--tenant', 'acme', '--json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as Report) : undefined;
+  });
+  assert.equal(killed.packages, report.packages);
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  assert.ok(!mounts.includes(join(tb.berth.dataRoot, 'advisor', 'mnt')), 'no read-only image mount is left behind');
   assert.equal(await tb.berthOk(['advisor', 'feed', 'ls']), feeds);
   const after = await imageReport('acme');
   assert.deepEqual(after.vulnerabilities, report.vulnerabilities);

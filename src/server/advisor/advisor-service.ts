@@ -8,7 +8,7 @@ import type { ImageRecord } from '../images/image-record.js';
 import type { ContainerRecord } from '../containers/model.js';
 import { AdvisorDb, type ContainerInventoryRow, type FeedSummary, type ImageInventoryRow } from './advisor-db.js';
 import { mergeAdvisories } from './feed-merge.js';
-import { withImageRootfs } from './image-rootfs.js';
+import { cleanImageRootfsScratch, withImageRootfs } from './image-rootfs.js';
 import type { Advisory, ComplianceFinding, ComplianceSubject, FeedSnapshot, Inventory, RuntimeState, Severity, VulnerabilityFinding } from './model.js';
 import { FeedIndex, buildDebianArchiveFeed, importDebianTracker, importOsv, matchInventory, readRuntimeState, runComplianceChecks, takeInventory } from './parts.js';
 import { activeFindings, blockingFindings, buildReport, findingKey, policyRefusal, refOfCompliance, type FindingRef, type Report } from './report.js';
@@ -114,8 +114,12 @@ export class AdvisorService {
     this.inventoryImage(imageId).catch((err: unknown) => this.opts.logger.warn({ err, imageId }, 'image inventory failed'));
   }
 
-  /** Inventories every image that has none (start-up: a crash may have interrupted the queue). */
+  /**
+   * Start-up: removes mounts a killed Berth left, and inventories every image that has none
+   * (a crash may have interrupted the queue).
+   */
   async catchUp(): Promise<void> {
+    await cleanImageRootfsScratch(this.scratch);
     const done = this.db.imageIdsWithInventory();
     for (const id of new Set(await this.opts.images.allImageIds())) if (!done.has(id)) this.imageAdded(id);
   }
@@ -319,6 +323,8 @@ export class AdvisorService {
         if (isKind(err, 'InvalidArgument')) throw err;
         throw invalidArgument(`${source.name}: not a valid ${source.format} document: ${(err as Error).message}`, err);
       }
+      // An importer skips what it does not understand; a file of nothing usable is a mistake.
+      if (imported.length === 0) throw invalidArgument(`${source.name}: no ${source.format} advisories for a supported ecosystem in it`);
       advisories = mergeAdvisories(advisories, imported);
     }
     return this.addFeed(

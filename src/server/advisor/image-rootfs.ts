@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,24 @@ export async function withImageRootfs<T>(scratch: string, lowerDirs: string[], r
   try {
     return await read(target);
   } finally {
+    await run('umount', [target]).catch(() => run('umount', ['-l', target]).catch(() => undefined));
+    await rm(target, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Start-up repair: a Berth killed while it read an image leaves that read-only mount behind.
+ * Unmounts and removes everything under the scratch directory (nothing else uses it).
+ */
+export async function cleanImageRootfsScratch(scratch: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(scratch);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const target = join(scratch, entry);
     await run('umount', [target]).catch(() => run('umount', ['-l', target]).catch(() => undefined));
     await rm(target, { recursive: true, force: true }).catch(() => undefined);
   }
