@@ -105,21 +105,30 @@ export async function prepareDebianSecurityMirror(opts: { sourcePackages: string
     const seen = newest.get(p.source);
     if (seen === undefined || compareDebianVersions(p.sourceVersion, seen) > 0) newest.set(p.source, p.sourceVersion);
   }
-  for (const source of opts.sourcePackages) {
-    const version = newest.get(source);
-    if (version === undefined) continue;
-    const binaries = security.filter((p) => p.source === source && p.sourceVersion === version);
-    for (const binary of changelogCandidates(binaries)) {
-      const path = cachedPoolPath(binary.filename);
-      if (!(await exists(path))) {
-        const deb = await download(`${UPSTREAM}/debian-security/${binary.filename}`);
-        if (sha256(deb) !== binary.sha256) throw new Error(`${binary.filename}: SHA256 does not match Packages`);
-        await writeAtomically(path, deb);
+  const queue = [...opts.sourcePackages];
+  const worker = async (): Promise<void> => {
+    for (let source = queue.shift(); source !== undefined; source = queue.shift()) {
+      const version = newest.get(source);
+      if (version === undefined) continue;
+      const binaries = security.filter((p) => p.source === source && p.sourceVersion === version);
+      for (const binary of changelogCandidates(binaries)) {
+        const path = cachedPoolPath(binary.filename);
+        if (!(await exists(path))) {
+          const deb = await download(`${UPSTREAM}/debian-security/${binary.filename}`);
+          if (sha256(deb) !== binary.sha256) throw new Error(`${binary.filename}: SHA256 does not match Packages`);
+          await writeAtomically(path, deb);
+        }
+        const text = await readDebChangelog(path);
+        if (text !== null && isChangelogOf(text, source)) break;
       }
-      const text = await readDebChangelog(path);
-      if (text !== null && isChangelogOf(text, source)) break;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+}
+
+/** Every source package of the cached security suite (for a full-feed benchmark). */
+export async function securitySuiteSources(): Promise<string[]> {
+  return [...new Set((await cachedPackages('debian-security')).map((p) => p.source))].sort();
 }
 
 export interface DebianMirror {

@@ -112,9 +112,16 @@ export function matchInventory(inventory: Inventory, index: FeedIndex): Vulnerab
         const f = languageFinding(pkg, indexed);
         if (f !== null) matched.push(f);
       }
-      // Rated and fixed findings first, so an alias pair keeps its more useful half.
-      matched.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || Number(b.fixedVersion !== null) - Number(a.fixedVersion !== null));
     }
+    // Of an alias pair (DSA-x and CVE-y, GHSA-x and PYSEC-y), keep the more useful half: the
+    // distribution's own statement first, then the higher severity, then one with a fix.
+    const distribution = release?.split(':')[0];
+    if (matched.length > 1) matched.sort(
+      (a, b) =>
+        Number(b.severitySource === distribution) - Number(a.severitySource === distribution) ||
+        severityRank(b.severity) - severityRank(a.severity) ||
+        Number(b.fixedVersion !== null) - Number(a.fixedVersion !== null),
+    );
     const kept: VulnerabilityFinding[] = [];
     for (const f of matched) if (!duplicateOf(kept, f)) kept.push(f);
     for (const f of kept) findings.push(f);

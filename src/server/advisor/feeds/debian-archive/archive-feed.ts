@@ -17,6 +17,8 @@
  * once the cache is warm. Severity is `unknown`: an upload's urgency is about the upload, not
  * the flaw; the tracker importer's severity wins when the service merges both feeds.
  */
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Advisory } from '../../model.js';
 import { compareDebianVersions } from '../../versions/debian.js';
 import { isKernelSource } from '../kernel.js';
@@ -73,7 +75,7 @@ export interface ArchiveFeed {
   provenance: string[];
 }
 
-const CANDIDATE_LIMIT = 6;
+const CANDIDATE_LIMIT = 12;
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, '');
@@ -164,10 +166,13 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 
 /**
  * The binaries of one source whose .deb may hold its changelog, in the order they are tried:
- * smallest download first. Exported so a test mirror can fetch exactly these.
+ * a `-common` package first (where multi-binary sources keep the shared doc directory that
+ * the others symlink to), then smallest download first. Exported so a test mirror can fetch
+ * exactly these.
  */
 export function changelogCandidates(binaries: BinaryPackage[]): BinaryPackage[] {
-  return [...binaries].sort((a, b) => a.size - b.size || a.package.localeCompare(b.package)).slice(0, CANDIDATE_LIMIT);
+  const common = (p: BinaryPackage): number => (p.package.endsWith('-common') && !p.package.endsWith('-dbg') ? 0 : 1);
+  return [...binaries].sort((a, b) => common(a) - common(b) || a.size - b.size || a.package.localeCompare(b.package)).slice(0, CANDIDATE_LIMIT);
 }
 
 /** Whether a changelog text is `source`'s own (a .deb can carry another source's doc directory). */
@@ -175,10 +180,30 @@ export function isChangelogOf(text: string, source: string): boolean {
   return parseDebianChangelog(text.slice(0, 4096))[0]?.source === source;
 }
 
-async function changelogForSource(client: ArchiveClient, mirror: string, source: string, binaries: BinaryPackage[]): Promise<{ from: BinaryPackage; text: string } | null> {
+/**
+ * A .deb's changelog, remembered by the .deb's digest under <cacheDir>/changelogs/ (an empty
+ * `.none` file when it has none), so a rebuild need not decompress any package again.
+ */
+async function cachedDebChangelog(client: ArchiveClient, cacheDir: string, mirror: string, binary: BinaryPackage): Promise<string | null> {
+  const dir = join(cacheDir, 'changelogs');
+  const textPath = join(dir, `${binary.sha256}.txt`);
+  const nonePath = join(dir, `${binary.sha256}.none`);
+  const cached = await readFile(textPath, 'utf8').catch(() => undefined);
+  if (cached !== undefined) return cached;
+  if (await stat(nonePath).then(() => true, () => false)) return null;
+  const deb = await client.fetchVerified(`${trimSlash(mirror)}/${binary.filename}`, binary.sha256, binary.size);
+  const text = await readDebChangelog(deb);
+  await mkdir(dir, { recursive: true });
+  const target = text === null ? nonePath : textPath;
+  const tmp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(tmp, text ?? '');
+  await rename(tmp, target);
+  return text;
+}
+
+async function changelogForSource(client: ArchiveClient, cacheDir: string, mirror: string, source: string, binaries: BinaryPackage[]): Promise<{ from: BinaryPackage; text: string } | null> {
   for (const binary of changelogCandidates(binaries)) {
-    const deb = await client.fetchVerified(`${trimSlash(mirror)}/${binary.filename}`, binary.sha256, binary.size);
-    const text = await readDebChangelog(deb);
+    const text = await cachedDebChangelog(client, cacheDir, mirror, binary);
     if (text !== null && isChangelogOf(text, source)) return { from: binary, text };
   }
   return null;
@@ -212,7 +237,7 @@ export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): 
     opts.signal?.throwIfAborted();
     const securityVersion = securityVersions.get(source)!;
     const binaries = security.packages.filter((p) => p.source === source && p.sourceVersion === securityVersion);
-    const found = await changelogForSource(client, opts.mirror, source, binaries);
+    const found = await changelogForSource(client, opts.cacheDir, opts.mirror, source, binaries);
     const baseVersion = baseVersions.get(source) ?? null;
     const advisories =
       found === null

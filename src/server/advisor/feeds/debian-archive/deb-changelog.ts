@@ -40,8 +40,13 @@ export async function readDebChangelog(debPath: string): Promise<string | null> 
       const isFile = entry.header.type === 'file';
       const debian = isFile && found === null ? DEBIAN_CHANGELOG.exec(entry.header.name) : null;
       const upstream = isFile && native === null && debian === null ? NATIVE_CHANGELOG.exec(entry.header.name) : null;
-      if (debian !== null) found = await readEntry(entry, debian[1] === '.gz');
-      else if (upstream !== null) native = await readEntry(entry, upstream[1] === '.gz');
+      if (debian !== null) {
+        found = await readEntry(entry, debian[1] === '.gz');
+        // Nothing after it is needed: stop decompressing the rest of a possibly large package.
+        child.kill();
+        break;
+      }
+      if (upstream !== null) native = await readEntry(entry, upstream[1] === '.gz');
       else entry.resume();
     }
   } finally {
@@ -49,6 +54,6 @@ export async function readDebChangelog(debPath: string): Promise<string | null> 
     child.stdout.resume();
   }
   const code = await exited;
-  if (code !== 0) throw invalidArgument(`dpkg-deb cannot read ${debPath}: ${Buffer.concat(errors).toString().trim()}`);
+  if (code !== 0 && found === null) throw invalidArgument(`dpkg-deb cannot read ${debPath}: ${Buffer.concat(errors).toString().trim()}`);
   return found ?? native;
 }
