@@ -20,6 +20,8 @@ PACKAGES=(runc conmon busybox-static tini procps docker.io mmdebstrap nftables i
 PACKAGES+=(docker-registry apache2-utils)
 # Compose v1 (Python), as Debian ships it: the proof that Compose applications run on Berth.
 PACKAGES+=(docker-compose)
+# The advisor's rpm inventory test builds a real rpm database (rpmbuild, rpm --initdb).
+PACKAGES+=(rpm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

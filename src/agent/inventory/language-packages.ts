@@ -63,6 +63,8 @@ export async function readLanguagePackages(root: string, limits?: WalkLimits): P
     },
     { skip: NOT_WALKED, ...(limits ? { limits } : {}) },
   );
+  // Walk order depends on the file system; stored inventories should not.
+  packages.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
   return { packages, truncated: result.truncated };
 }
 

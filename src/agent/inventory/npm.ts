@@ -8,6 +8,9 @@ import { containerPath, listResolvedDir, readResolvedFile } from './rootfs-files
  * `node_modules/@scope/<name>/package.json`, then the package's own nested node_modules
  * (npm's layout for conflicting versions), to `MAX_NESTING` levels. Only those paths are
  * read, never the rest of a package's files, so a large tree costs one readdir per package.
+ * pnpm's store inside a project (`node_modules/.pnpm/<name>@<version>/node_modules/<name>`)
+ * is read the same way; the symlinks pnpm puts at the top of node_modules are not followed
+ * (they point into that store, or to workspace packages that are the project's own code).
  * Bundled copies hidden deeper inside a package's own folders (lib/node_modules) are not
  * found.
  */
@@ -19,6 +22,10 @@ const MAX_MANIFEST_BYTES = 1024 * 1024;
 export async function readNodeModules(root: string, nodeModulesDir: string, entries: Dirent[], depth = 0): Promise<InstalledPackage[]> {
   const packages: InstalledPackage[] = [];
   for (const entry of entries) {
+    if (entry.isDirectory() && entry.name === '.pnpm' && depth < MAX_NESTING) {
+      packages.push(...(await readPnpmStore(root, posix.join(nodeModulesDir, entry.name), depth)));
+      continue;
+    }
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     const dir = posix.join(nodeModulesDir, entry.name);
     if (entry.name.startsWith('@')) {
@@ -28,6 +35,17 @@ export async function readNodeModules(root: string, nodeModulesDir: string, entr
     } else {
       packages.push(...(await readPackageDir(root, dir, depth)));
     }
+  }
+  return packages;
+}
+
+/** `.pnpm/<name>@<version>/node_modules/...`: each entry holds one package (plus links to its dependencies). */
+async function readPnpmStore(root: string, store: string, depth: number): Promise<InstalledPackage[]> {
+  const packages: InstalledPackage[] = [];
+  for (const entry of await listResolvedDir(root, store)) {
+    if (!entry.isDirectory() || entry.name === 'node_modules') continue;
+    const nested = posix.join(store, entry.name, 'node_modules');
+    packages.push(...(await readNodeModules(root, nested, await listResolvedDir(root, nested), depth + 1)));
   }
   return packages;
 }

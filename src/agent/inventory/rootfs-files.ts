@@ -18,7 +18,9 @@ import { resolveInRoot } from '../mounts/scoped-path.js';
  * - after opening, /proc/self/fd/<fd> names the file actually opened; if a concurrent swap of a
  *   directory component took the open outside the rootfs, it is refused. What is read is
  *   exactly what that descriptor points at, so the check cannot be raced.
- * - directory walks never descend into symlinks (lstat/readdir entry types).
+ * - directories are opened with O_NOFOLLOW, checked the same way through /proc/self/fd, and
+ *   listed through that descriptor; walks descend only into entries readdir types as
+ *   directories, never into symlinks.
  */
 
 /** Metadata files are small; a bigger one is hostile or broken and is skipped. */
@@ -29,7 +31,8 @@ export async function canonicalRoot(rootfs: string): Promise<string> {
   return realpath(rootfs);
 }
 
-function isInside(root: string, hostPath: string): boolean {
+/** Whether `hostPath` is `root` or below it (both canonical). */
+export function isInside(root: string, hostPath: string): boolean {
   return hostPath === root || hostPath.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
@@ -53,6 +56,9 @@ export async function readTextInRoot(root: string, path: string, maxBytes = DEFA
  */
 export async function readResolvedFile(root: string, hostPath: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<Buffer | undefined> {
   if (!isInside(root, hostPath)) return undefined;
+  // Not even opened unless it is a regular file: opening a device node an image planted (a
+  // tape, a terminal) can have effects of its own. The stat after open settles races.
+  if (!(await lstatOrUndefined(hostPath))?.isFile()) return undefined;
   let handle;
   try {
     handle = await open(hostPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
@@ -66,7 +72,15 @@ export async function readResolvedFile(root: string, hostPath: string, maxBytes 
     if (!isInside(root, opened)) return undefined;
     const st = await handle.stat();
     if (!st.isFile() || st.size > maxBytes) return undefined;
-    return await handle.readFile();
+    // At most the size seen now: a live container may keep the file growing.
+    const buffer = Buffer.alloc(st.size);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
   } finally {
     await handle.close();
   }
@@ -102,17 +116,27 @@ async function resolveSafely(root: string, path: string): Promise<string | undef
   }
 }
 
-/** Entries of a directory found by a walk, [] if it vanished or was swapped for a link. */
+/**
+ * Entries of a directory found by a walk, [] if it vanished, was swapped for a link, or (by a
+ * swapped parent) now lies outside `root`: the directory is opened with O_NOFOLLOW, the
+ * descriptor checked like a file's, and listed through that descriptor.
+ */
 export async function listResolvedDir(root: string, hostPath: string): Promise<Dirent[]> {
   if (!isInside(root, hostPath)) return [];
-  const st = await lstatOrUndefined(hostPath);
-  if (!st?.isDirectory()) return [];
+  let handle;
   try {
-    return await readdir(hostPath, { withFileTypes: true });
+    handle = await open(hostPath, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES') return [];
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EACCES') return [];
     throw err;
+  }
+  try {
+    const opened = `/proc/self/fd/${handle.fd}`;
+    if (!isInside(root, await readlink(opened))) return [];
+    return await readdir(opened, { withFileTypes: true });
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { invalidArgument, notFound } from '../../common/errors.js';
 import type { RuntimeState } from '../../server/advisor/model.js';
 import { parsePasswd } from '../runtime/user.js';
 import { readOverlayDrift } from './drift.js';
@@ -34,6 +35,7 @@ export interface RuntimeStateOptions {
 }
 
 export async function readRuntimeState(opts: RuntimeStateOptions): Promise<RuntimeState> {
+  if (!Number.isSafeInteger(opts.pid) || opts.pid <= 0) throw invalidArgument(`invalid pid ${opts.pid}`);
   const root = await canonicalRoot(opts.rootfs);
   const [processes, listening, drift] = await Promise.all([
     readProcesses(opts.pid, root),
@@ -56,7 +58,12 @@ async function berthLowerDirs(upperDir: string): Promise<string[]> {
 // ---------------------------------------------------------------- processes
 
 async function readProcesses(initPid: number, root: string): Promise<RuntimeState['processes']> {
-  const namespace = await readlink(`/proc/${initPid}/ns/pid`);
+  let namespace: string;
+  try {
+    namespace = await readlink(`/proc/${initPid}/ns/pid`);
+  } catch (err) {
+    throw notFound(`the container's process ${initPid} is not running`, err);
+  }
   const uidMap = parseIdMap(await readFile(`/proc/${initPid}/uid_map`, 'utf8').catch(() => ''));
   const passwd = parsePasswd((await readTextInRoot(root, '/etc/passwd', 16 * 1024 * 1024)) ?? '');
   const names = new Map<number, string>();

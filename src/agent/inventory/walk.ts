@@ -1,7 +1,7 @@
-import { readdirSync, type Dirent } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readdirSync, readlinkSync, type Dirent } from 'node:fs';
 import { posix } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { containerPath } from './rootfs-files.js';
+import { containerPath, isInside } from './rootfs-files.js';
 
 /**
  * A bounded, link-free walk of a rootfs, for the scanners that look for files anywhere
@@ -12,6 +12,12 @@ import { containerPath } from './rootfs-files.js';
  * past either the walk stops quietly and says so in `truncated`. Symlinks are entries like
  * any other and are never followed: only entries readdir types as directories are entered.
  * Pseudo file systems of a live container (/proc, /sys, /dev) are never entered.
+ *
+ * Races with a live container: each directory is opened (O_NOFOLLOW) and the descriptor's
+ * /proc/self/fd link checked to lie inside the rootfs before it is listed through that same
+ * descriptor, so a directory swapped for a symlink (of itself or of a parent) after the parent
+ * was listed is skipped, not followed to the host. Visitors get that descriptor's path
+ * (`openPath`) to lstat entries without path resolution.
  *
  * Speed: directories are read with readdirSync in slices of SLICE directories, yielding to
  * the event loop between slices. Promise-based readdir goes through libuv's small thread
@@ -36,7 +42,7 @@ export interface WalkVisitor {
    * Called once per directory with its entries. Answers which child directories (by name) to
    * descend into; undefined means every child directory.
    */
-  directory(hostPath: string, path: string, entries: Dirent[]): Promise<Iterable<string> | undefined> | Iterable<string> | undefined;
+  directory(hostPath: string, path: string, entries: Dirent[], openPath: string): Promise<Iterable<string> | undefined> | Iterable<string> | undefined;
 }
 
 export interface WalkResult {
@@ -61,24 +67,48 @@ export async function walkRootfs(root: string, start: string, visitor: WalkVisit
       sinceYield = 0;
       await yieldToEventLoop();
     }
-    const children = readDirectory(dir);
-    entries += children.length;
-    if (entries > limits.maxEntries) return { entries, truncated: true };
-    const path = containerPath(root, dir);
-    const chosen = await visitor.directory(dir, path, children);
-    const allowed = chosen === undefined ? undefined : new Set(chosen);
-    for (const child of children) {
-      if (!child.isDirectory()) continue;
-      if (allowed !== undefined && !allowed.has(child.name)) continue;
-      if (skip.has(path === '/' ? `/${child.name}` : `${path}/${child.name}`)) continue;
-      if (depth + 1 > limits.maxDepth) {
-        truncated = true;
-        continue;
+    const opened = openDirectory(root, dir);
+    if (opened === undefined) continue;
+    try {
+      const children = readDirectory(opened.path);
+      entries += children.length;
+      if (entries > limits.maxEntries) return { entries, truncated: true };
+      const path = containerPath(root, dir);
+      const chosen = await visitor.directory(dir, path, children, opened.path);
+      const allowed = chosen === undefined ? undefined : new Set(chosen);
+      for (const child of children) {
+        if (!child.isDirectory()) continue;
+        if (allowed !== undefined && !allowed.has(child.name)) continue;
+        if (skip.has(path === '/' ? `/${child.name}` : `${path}/${child.name}`)) continue;
+        if (depth + 1 > limits.maxDepth) {
+          truncated = true;
+          continue;
+        }
+        stack.push({ dir: posix.join(dir, child.name), depth: depth + 1 });
       }
-      stack.push({ dir: posix.join(dir, child.name), depth: depth + 1 });
+    } finally {
+      closeSync(opened.fd);
     }
   }
   return { entries, truncated };
+}
+
+/** An open descriptor of `dir`, if it is a directory (not a link) still inside `root`. */
+function openDirectory(root: string, dir: string): { fd: number; path: string } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return undefined; // gone, not a directory any more, or a link
+  }
+  const path = `/proc/self/fd/${fd}`;
+  try {
+    if (isInside(root, readlinkSync(path))) return { fd, path };
+  } catch {
+    // fall through: treated as outside
+  }
+  closeSync(fd);
+  return undefined;
 }
 
 /** A directory's entries; [] when it vanished or stopped being a directory meanwhile. */

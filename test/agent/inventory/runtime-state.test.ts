@@ -148,3 +148,9 @@ describe('drift from a real overlay mount', () => {
     assert.deepEqual(state.drift.added, ['/opt/app/new', '/srv', '/var/lib/added']);
   });
 });
+
+test('a pid that is not running is NotFound; a bad pid is InvalidArgument', async () => {
+  // Pids are at most 2^22 on Linux; this one cannot exist.
+  await assert.rejects(readRuntimeState({ pid: 2 ** 23, rootfs: scratch }), (err: Error & { kind?: string }) => err.kind === 'NotFound');
+  await assert.rejects(readRuntimeState({ pid: -1, rootfs: scratch }), (err: Error & { kind?: string }) => err.kind === 'InvalidArgument');
+});

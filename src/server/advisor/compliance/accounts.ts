@@ -46,7 +46,10 @@ export const emptyPasswords: ComplianceCheck = {
   },
 };
 
-/** The user the image (or container) runs its process as: empty means root. */
+/**
+ * The user the image (or container) runs its process as: empty, `root`, `0`, or a name whose
+ * /etc/passwd entry has UID 0.
+ */
 export const imageUserRoot: ComplianceCheck = {
   id: 'BERTH-IMAGE-USER-ROOT',
   title: 'The process runs as root',
@@ -56,8 +59,14 @@ export const imageUserRoot: ComplianceCheck = {
   async run(ctx) {
     const user = (ctx.subject.config.User ?? '').trim();
     const name = user.split(':')[0] ?? '';
-    if (name !== '' && name !== '0' && name !== 'root') return [];
-    return [{ detail: user === '' ? 'no USER is set, so the process runs as root' : `USER is ${JSON.stringify(user)}` }];
+    if (name === '' || name === '0' || name === 'root') {
+      return [{ detail: user === '' ? 'no USER is set, so the process runs as root' : `USER is ${JSON.stringify(user)}` }];
+    }
+    if (/^\d+$/.test(name)) return [];
+    const passwd = await ctx.file('/etc/passwd');
+    const entry = passwd === undefined ? undefined : configLines(passwd).find((l) => l.text.split(':')[0] === name);
+    if (entry?.text.split(':')[2]?.trim() !== '0') return [];
+    return [{ detail: `USER is ${JSON.stringify(user)}, which has UID 0 (/etc/passwd:${entry.line})` }];
   },
 };
 

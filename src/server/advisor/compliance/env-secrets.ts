@@ -3,17 +3,32 @@ import type { ComplianceCheck, Violation } from './check.js';
 /**
  * Secrets handed to a container in its environment end up in the image config (`docker
  * inspect`, every registry that stores the image) and in every child process. Flagged by
- * name (PASSWORD, PASSWD, SECRET, TOKEN, ..._KEY, AWS credentials, CREDENTIALS) or by value
- * (a PEM private key, an AWS access key id). The detail names the variable and the reason,
- * never the value.
+ * name (PASSWORD, PASSWD or SECRET anywhere; TOKEN, PASS, CREDENTIAL(S), APIKEY, PRIVATEKEY,
+ * ACCESSKEY as a whole `_`-separated word; KEY as the last word or before ID, as in
+ * API_KEY and AWS_ACCESS_KEY_ID) or by value (a PEM private key, an AWS access key id). The
+ * detail names the variable and the reason, never the value.
  *
- * Not flagged: empty values; `*_FILE` variables (the official images' convention for a path
- * to a secret file); names that hold public material (GPG_KEY/GPG_KEYS fingerprints in the
- * official language images, anything with PUBLIC).
+ * Not flagged: empty values; `*_FILE`, `*_PATH`, `*_DIR` variables (the official images'
+ * convention for a path to a secret file); names that hold public material (GPG_KEY/GPG_KEYS
+ * fingerprints in the official language images, anything with PUBLIC).
  */
 
-const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIALS?|_KEY$|^KEY$|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)/i;
-const PUBLIC_NAME = /(PUBLIC|^GPG_KEYS?$|_FILE$|_PATH$)/i;
+/** Words specific enough to match anywhere in a name (DBPASSWORD, CLIENT_SECRET_ID). */
+const SECRET_SUBSTRING = /PASSWORD|PASSWD|SECRET/;
+/** Words that must be a whole `_`-separated part: TOKEN, not TOKENIZERS_PARALLELISM. */
+const SECRET_PARTS = new Set(['TOKEN', 'PASS', 'CREDENTIAL', 'CREDENTIALS', 'APIKEY', 'PRIVATEKEY', 'ACCESSKEY']);
+const PUBLIC_NAME = /(PUBLIC|^GPG_KEYS?$|_FILE$|_PATH$|_DIR$)/;
+
+function nameSuggestsSecret(name: string): boolean {
+  const upper = name.toUpperCase();
+  if (PUBLIC_NAME.test(upper)) return false;
+  if (SECRET_SUBSTRING.test(upper)) return true;
+  const parts = upper.split(/[_.-]+/);
+  if (parts.some((p) => SECRET_PARTS.has(p))) return true;
+  // ..._KEY, API_KEY, ACCESS_KEY_ID (AWS and many others).
+  const keyAt = parts.lastIndexOf('KEY');
+  return keyAt > 0 && (keyAt === parts.length - 1 || parts[keyAt + 1] === 'ID');
+}
 const PRIVATE_KEY_VALUE = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
 const AWS_ACCESS_KEY_VALUE = /(?:^|[^A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:$|[^A-Z0-9])/;
 
@@ -27,7 +42,7 @@ export function secretEnvironment(env: readonly string[]): Violation[] {
     let reason: string | undefined;
     if (PRIVATE_KEY_VALUE.test(value)) reason = 'its value is a private key';
     else if (AWS_ACCESS_KEY_VALUE.test(value)) reason = 'its value looks like an AWS access key id';
-    else if (SECRET_NAME.test(name) && !PUBLIC_NAME.test(name)) reason = 'its name suggests a secret';
+    else if (nameSuggestsSecret(name)) reason = 'its name suggests a secret';
     if (reason !== undefined) violations.push({ detail: `environment variable ${name} (${reason}; value not shown)` });
   }
   return violations;

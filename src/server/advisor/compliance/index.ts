@@ -39,12 +39,10 @@ export const CHECKS: readonly ComplianceCheck[] = [
   writableRootfs,
 ];
 
-export const COMPLIANCE_CHECKS: { id: string; title: string; severity: Severity; appliesTo: SubjectKind[] }[] = CHECKS.map(({ id, title, severity, appliesTo }) => ({
-  id,
-  title,
-  severity,
-  appliesTo: [...appliesTo],
-}));
+/** The catalogue the service shows and validates exemptions against (remediation is extra). */
+export const COMPLIANCE_CHECKS: { id: string; title: string; severity: Severity; appliesTo: SubjectKind[]; remediation: string }[] = CHECKS.map(
+  ({ id, title, severity, appliesTo, remediation }) => ({ id, title, severity, appliesTo: [...appliesTo], remediation }),
+);
 
 export function subjectKind(subject: ComplianceSubject): SubjectKind {
   return subject.hostConfig !== undefined || subject.runtime !== undefined ? 'container' : 'image';

@@ -80,12 +80,12 @@ async function effectiveMinLength(ctx: CheckContext): Promise<{ length: number; 
     const text = await ctx.file(file);
     if (text === undefined) continue;
     const lines = configLines(text).filter((l) => /^password\s/.test(l.text));
-    const module = (name: string) => lines.find((l) => l.text.split(/\s+/).some((w) => w === name || w.endsWith(`/${name}`)));
+    const moduleLine = (name: string) => lines.find((l) => l.text.split(/\s+/).some((w) => w === name || w.endsWith(`/${name}`)));
     const minlen = (l: { text: string }) => {
       const m = /(?:^|\s)minlen=(\d+)/.exec(l.text);
       return m ? Number(m[1]) : undefined;
     };
-    const pwquality = module('pam_pwquality.so');
+    const pwquality = moduleLine('pam_pwquality.so');
     if (pwquality) {
       const option = minlen(pwquality);
       if (option !== undefined) return { length: option, where: `${file}:${pwquality.line}` };
@@ -94,9 +94,9 @@ async function effectiveMinLength(ctx: CheckContext): Promise<{ length: number; 
       if (confLine) return { length: Number(confLine.text.split('=')[1]?.trim()), where: `/etc/security/pwquality.conf:${confLine.line}` };
       return { length: 8, where: `${file}:${pwquality.line} (pam_pwquality default)` };
     }
-    const cracklib = module('pam_cracklib.so');
+    const cracklib = moduleLine('pam_cracklib.so');
     if (cracklib) return { length: minlen(cracklib) ?? 9, where: `${file}:${cracklib.line}` };
-    const unix = module('pam_unix.so');
+    const unix = moduleLine('pam_unix.so');
     if (unix) {
       const option = minlen(unix);
       return { length: option ?? 6, where: `${file}:${unix.line}${option === undefined ? ' (pam_unix default)' : ''}` };

@@ -75,12 +75,13 @@ export const unexpectedSetuid: ComplianceCheck = {
     const root = await ctx.root();
     const violations: Violation[] = [];
     const result = await walkRootfs(root, '/', {
-      directory(hostPath, path, entries) {
+      directory(_hostPath, path, entries, openPath) {
         for (const entry of entries) {
           if (!entry.isFile()) continue;
           let st;
           try {
-            st = lstatSync(posix.join(hostPath, entry.name));
+            // Through the walk's open descriptor: no path resolution a live container could race.
+            st = lstatSync(`${openPath}/${entry.name}`);
           } catch {
             continue; // gone meanwhile
           }
