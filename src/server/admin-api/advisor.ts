@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { OPERATOR_TENANT, type RequestContext } from '../../common/context.js';
 import { forbidden, invalidArgument, notFound } from '../../common/errors.js';
-import type { AdvisorService, FeedSource } from '../advisor/advisor-service.js';
+import type { AdvisorService } from '../advisor/advisor-service.js';
+import type { FeedSource } from '../advisor/feed-versions.js';
 import { parseSeverity } from '../advisor/tenant-records.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
 import { requireOperator } from '../docker-api/auth.js';

@@ -7,10 +7,10 @@ import type { EventPublisher } from '../events/types.js';
 import type { ImageRecord } from '../images/image-record.js';
 import type { ContainerRecord } from '../containers/model.js';
 import { AdvisorDb, type ContainerInventoryRow, type FeedSummary, type ImageInventoryRow } from './advisor-db.js';
-import { mergeAdvisories } from './feed-merge.js';
+import { FeedVersions, archiveCacheDir, summaryOf, type ArchiveFeedInput, type CurrentFeed, type FeedSource } from './feed-versions.js';
 import { cleanImageRootfsScratch, withImageRootfs } from './image-rootfs.js';
-import type { Advisory, ComplianceFinding, ComplianceSubject, FeedSnapshot, Inventory, RuntimeState, Severity, VulnerabilityFinding } from './model.js';
-import { FeedIndex, buildDebianArchiveFeed, importDebianTracker, importOsv, matchInventory, readRuntimeState, runComplianceChecks, takeInventory } from './parts.js';
+import type { ComplianceFinding, ComplianceSubject, Inventory, RuntimeState, Severity, VulnerabilityFinding } from './model.js';
+import { matchInventory, readRuntimeState, runComplianceChecks, takeInventory, type FeedIndex } from './parts.js';
 import { activeFindings, blockingFindings, buildReport, findingKey, policyRefusal, refOfCompliance, type FindingRef, type Report } from './report.js';
 import { buildSbom, type SbomFormat } from './sbom.js';
 import { AdvisorRecords, type Alert, type Exemption } from './tenant-records.js';
@@ -58,8 +58,6 @@ export interface AdvisorStats {
   lastImageInventory: { imageId: string; packages: number; ms: number; packagesMs: number; complianceMs: number } | null;
 }
 
-export type FeedSource = { format: 'debian-tracker'; name: string; data: unknown } | { format: 'osv'; name: string; data: unknown };
-
 const FINDINGS_CACHE_LIMIT = 2000;
 /** Compliance checks of a container's create-time settings (privileges, limits, mounts...). */
 const CREATE_SETTINGS_CHECK_PREFIX = 'BERTH-RUNTIME-';
@@ -88,7 +86,7 @@ export class AdvisorService {
   private readonly db: AdvisorDb;
   private readonly records: AdvisorRecords;
   private readonly scratch: string;
-  private current: { snapshot: FeedSnapshot; index: FeedIndex } | null | undefined;
+  private readonly feeds: FeedVersions;
   private readonly pending = new Map<string, Promise<ImageInventoryRow>>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly findingsCache = new Map<string, VulnerabilityFinding[]>();
@@ -101,6 +99,7 @@ export class AdvisorService {
     this.db = opts.db;
     this.records = opts.records;
     this.scratch = join(opts.dataRoot, 'advisor', 'mnt');
+    this.feeds = new FeedVersions(opts.db, archiveCacheDir(opts.dataRoot));
   }
 
   // ---- images ---------------------------------------------------------------------------
@@ -305,81 +304,23 @@ export class AdvisorService {
   // ---- feeds ----------------------------------------------------------------------------
 
   listFeeds(): FeedSummary[] {
-    return this.db.listFeeds();
+    return this.feeds.list();
   }
 
   /** Imports tracker JSON and OSV records as a new feed version (merged onto the last, unless `replace`). */
   async importFeed(sources: FeedSource[], replace = false): Promise<FeedSummary> {
-    if (sources.length === 0) throw invalidArgument('give at least one source: --debian-tracker FILE or --osv FILE');
-    let advisories: Advisory[] = [];
-    for (const source of sources) {
-      let imported: Advisory[];
-      try {
-        imported =
-          source.format === 'debian-tracker'
-            ? importDebianTracker(source.data)
-            : importOsv(Array.isArray(source.data) ? source.data : [source.data]);
-      } catch (err) {
-        if (isKind(err, 'InvalidArgument')) throw err;
-        throw invalidArgument(`${source.name}: not a valid ${source.format} document: ${(err as Error).message}`, err);
-      }
-      // An importer skips what it does not understand; a file of nothing usable is a mistake.
-      if (imported.length === 0) throw invalidArgument(`${source.name}: no ${source.format} advisories for a supported ecosystem in it`);
-      advisories = mergeAdvisories(advisories, imported);
-    }
-    return this.addFeed(
-      sources.map((s) => `${s.format}:${s.name}`),
-      advisories,
-      replace,
-    );
+    return this.feedAdded(this.feeds.importSources(sources, replace));
   }
 
   /** Builds a feed from a Debian security archive (as apt reaches it) and stores it as a new version. */
-  async buildFeed(input: { mirror: string; suite: string; release?: string; sourcePackages?: string[]; replace?: boolean }): Promise<FeedSummary> {
-    let url: URL;
-    try {
-      url = new URL(input.mirror);
-    } catch {
-      throw invalidArgument(`mirror must be a URL like http://deb.debian.org/debian-security, not "${input.mirror}"`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidArgument('mirror must be an http:// or https:// URL');
-    if (!/^[a-z]+(-security|-updates)?$/.test(input.suite)) throw invalidArgument(`suite must look like bookworm-security, not "${input.suite}"`);
-    const release = input.release ?? `debian:${input.suite.replace(/-.*$/, '')}`;
-    const cacheDir = join(this.opts.dataRoot, 'advisor', 'archive-cache');
-    await mkdir(cacheDir, { recursive: true });
-    let advisories: Advisory[];
-    try {
-      advisories = await buildDebianArchiveFeed({
-        mirror: input.mirror.replace(/\/+$/, ''),
-        suite: input.suite,
-        release,
-        cacheDir,
-        ...(input.sourcePackages && input.sourcePackages.length > 0 ? { sourcePackages: input.sourcePackages } : {}),
-      });
-    } catch (err) {
-      if (isKind(err, 'InvalidArgument') || isKind(err, 'Unavailable')) throw err;
-      throw unavailable(`building the feed from ${input.mirror} ${input.suite} failed: ${(err as Error).message}`, err);
-    }
-    const label = `debian-archive:${input.mirror} ${input.suite}${input.sourcePackages?.length ? ` (${input.sourcePackages.length} source packages)` : ''}`;
-    return this.addFeed([label], advisories, input.replace ?? false);
+  async buildFeed(input: ArchiveFeedInput): Promise<FeedSummary> {
+    return this.feedAdded(await this.feeds.buildFromArchive(input));
   }
 
-  private async addFeed(sources: string[], incoming: Advisory[], replace: boolean): Promise<FeedSummary> {
-    const before = this.feedNow();
-    const base = replace || !before ? [] : before.snapshot.advisories;
-    const snapshot = this.db.addFeed(sources, mergeAdvisories(base, incoming));
-    this.current = { snapshot, index: new FeedIndex(snapshot.advisories) };
+  private async feedAdded({ added, previous }: { added: CurrentFeed; previous: CurrentFeed | null }): Promise<FeedSummary> {
     this.findingsCache.clear();
-    await this.rematchRunning(before?.index, snapshot.version);
-    return { version: snapshot.version, createdAt: snapshot.createdAt, sources, advisories: snapshot.advisories.length };
-  }
-
-  private feedNow(): { snapshot: FeedSnapshot; index: FeedIndex } | null {
-    if (this.current === undefined) {
-      const snapshot = this.db.latestFeed();
-      this.current = snapshot ? { snapshot, index: new FeedIndex(snapshot.advisories) } : null;
-    }
-    return this.current;
+    await this.rematchRunning(previous?.index, added.snapshot.version);
+    return summaryOf(added);
   }
 
   /**
@@ -425,7 +366,7 @@ export class AdvisorService {
   // ---- reports --------------------------------------------------------------------------
 
   private async report(ctx: RequestContext, subject: Report['subject'], inventory: Inventory, compliance: ComplianceFinding[], cacheKey: string): Promise<Report> {
-    const feed = this.feedNow();
+    const feed = this.feeds.now();
     const vulnerabilities = feed ? this.match(inventory, feed, cacheKey) : [];
     return buildReport({
       subject,
@@ -439,7 +380,7 @@ export class AdvisorService {
     });
   }
 
-  private match(inventory: Inventory, feed: { snapshot: FeedSnapshot; index: FeedIndex }, cacheKey: string): VulnerabilityFinding[] {
+  private match(inventory: Inventory, feed: CurrentFeed, cacheKey: string): VulnerabilityFinding[] {
     this.stats.matches++;
     const key = `${cacheKey}@${feed.snapshot.version}`;
     let findings = this.findingsCache.get(key);
