@@ -96,14 +96,32 @@ export function cachedPoolPath(filename: string): string {
   return join(mirrorCacheDir(), 'debian-security', filename);
 }
 
+/**
+ * Whether a cached .deb carries `source`'s changelog; the answer is remembered next to it
+ * (`<deb>.changelog-of-<source>`: yes/no), so preparing a warm mirror reads no package again.
+ */
+async function hasOwnChangelog(debPath: string, source: string): Promise<boolean> {
+  const marker = `${debPath}.changelog-of-${source}`;
+  const known = await readFile(marker, 'utf8').catch(() => undefined);
+  if (known !== undefined) return known === 'yes';
+  const text = await readDebChangelog(debPath);
+  const answer = text !== null && isChangelogOf(text, source);
+  await writeAtomically(marker, Buffer.from(answer ? 'yes' : 'no'));
+  return answer;
+}
+
 /** Downloads the indexes and, per source, the .debs the builder will read its changelog from. */
 export async function prepareDebianSecurityMirror(opts: { sourcePackages: string[] }): Promise<void> {
-  await ensureSuite('debian', BASE_SUITE);
   const security = await cachedPackages('debian-security');
   const newest = new Map<string, string>();
   for (const p of security) {
     const seen = newest.get(p.source);
     if (seen === undefined || compareDebianVersions(p.sourceVersion, seen) > 0) newest.set(p.source, p.sourceVersion);
+  }
+  // The builder reads nothing for a source the base suite already has at that version or later.
+  for (const p of await cachedPackages('debian')) {
+    const version = newest.get(p.source);
+    if (version !== undefined && compareDebianVersions(version, p.sourceVersion) <= 0) newest.delete(p.source);
   }
   const queue = [...opts.sourcePackages];
   const worker = async (): Promise<void> => {
@@ -118,8 +136,7 @@ export async function prepareDebianSecurityMirror(opts: { sourcePackages: string
           if (sha256(deb) !== binary.sha256) throw new Error(`${binary.filename}: SHA256 does not match Packages`);
           await writeAtomically(path, deb);
         }
-        const text = await readDebChangelog(path);
-        if (text !== null && isChangelogOf(text, source)) break;
+        if (await hasOwnChangelog(path, source)) break;
       }
     }
   };

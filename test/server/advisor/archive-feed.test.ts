@@ -90,8 +90,11 @@ describe('offline Debian archive feed', () => {
     assert.ok(feed.advisories.length > 0, 'and their changelogs name CVEs');
     for (const report of feed.sources) {
       assert.ok(sources.includes(report.source), `${report.source} was asked for`);
-      assert.notEqual(report.changelogFrom, null, `${report.source}: a changelog was found in one of its .debs`);
+      const newer = report.baseVersion === null || (await dpkgHolds(report.securityVersion, 'gt', report.baseVersion));
+      assert.equal(report.outcome, newer ? 'read' : 'not-newer', `${report.source} ${report.securityVersion} vs base ${report.baseVersion}`);
+      assert.equal(report.changelogFrom !== null, newer, `${report.source}: a changelog was read exactly when the security version is newer`);
     }
+    assert.ok(feed.sources.some((r) => r.outcome === 'read'));
     for (const a of feed.advisories) {
       assert.equal(a.ecosystem, 'deb');
       assert.equal(a.release, 'debian:bookworm');

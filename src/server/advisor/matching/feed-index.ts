@@ -13,6 +13,7 @@
  * any other source that rated it.
  */
 import type { Advisory, Ecosystem } from '../model.js';
+import { parseDebianVersion, type DebianVersion } from '../versions/debian.js';
 import { normalizePypiName } from '../versions/pypi.js';
 import { compileRanges, type CompiledRanges } from './osv-ranges.js';
 
@@ -23,9 +24,10 @@ function sourceRank(source: string): number {
   return rank < 0 ? SOURCE_PRIORITY.length : rank;
 }
 
-/** One advisory ready to match: a language advisory carries its ranges compiled. */
+/** One advisory ready to match: its deb fixed version parsed, a language advisory's ranges compiled. */
 export interface IndexedAdvisory {
   advisory: Advisory;
+  fixed: DebianVersion | null;
   ranges: CompiledRanges | null;
 }
 
@@ -79,11 +81,13 @@ export class FeedIndex {
       const indexed: IndexedAdvisory[] = [];
       for (const list of byId.values()) {
         if (isOsEcosystem(list[0]!.ecosystem)) {
-          indexed.push({ advisory: merge(list), ranges: null });
+          const advisory = merge(list);
+          const fixed = advisory.ecosystem === 'deb' && advisory.fixedVersion !== undefined ? parseDebianVersion(advisory.fixedVersion) : null;
+          indexed.push({ advisory, fixed, ranges: null });
         } else {
           // OSV records of one id can split a package's ranges over several affected entries:
           // each keeps its own ranges.
-          for (const advisory of list) indexed.push({ advisory, ranges: compileRanges(advisory) });
+          for (const advisory of list) indexed.push({ advisory, fixed: null, ranges: compileRanges(advisory) });
         }
       }
       this.byPackage.set(packageKey, indexed);

@@ -15,69 +15,87 @@
 import { isKernelBinary, isKernelSource } from '../feeds/kernel.js';
 import type { Inventory, InstalledPackage, VulnerabilityFinding } from '../model.js';
 import { severityRank } from '../model.js';
-import { compareDebianVersions } from '../versions/debian.js';
+import { compareParsedDebianVersions, parseDebianVersion, type DebianVersion } from '../versions/debian.js';
 import type { FeedIndex, IndexedAdvisory } from './feed-index.js';
 import { evaluateRanges } from './osv-ranges.js';
 import { releaseOf } from './release.js';
 import { remediationCommand } from './remediation.js';
 
-/** Installed binaries per source package, for the apt-get line (built only when needed). */
-function binariesBySource(packages: InstalledPackage[]): Map<string, string[]> {
-  const map = new Map<string, string[]>();
-  for (const p of packages) {
-    if (p.ecosystem !== 'deb') continue;
-    const source = p.sourceName ?? p.name;
-    const list = map.get(source);
-    if (list === undefined) map.set(source, [p.name]);
-    else if (!list.includes(p.name)) list.push(p.name);
+/**
+ * The apt-get line per source package: every installed binary of it, built once per inventory
+ * and only for sources that have a fixed finding.
+ */
+class DebRemediations {
+  private bySource: Map<string, string[]> | undefined;
+  private readonly commands = new Map<string, string | null>();
+
+  constructor(private readonly packages: InstalledPackage[]) {}
+
+  command(source: string, name: string, fixedVersion: string): string | null {
+    let command = this.commands.get(source);
+    if (command === undefined) {
+      command = remediationCommand('deb', { name, fixedVersion, binaries: this.binaries().get(source) });
+      this.commands.set(source, command);
+    }
+    return command;
   }
-  for (const list of map.values()) list.sort();
-  return map;
+
+  private binaries(): Map<string, string[]> {
+    if (this.bySource !== undefined) return this.bySource;
+    const map = new Map<string, string[]>();
+    for (const p of this.packages) {
+      if (p.ecosystem !== 'deb') continue;
+      const source = p.sourceName ?? p.name;
+      const list = map.get(source);
+      if (list === undefined) map.set(source, [p.name]);
+      else if (!list.includes(p.name)) list.push(p.name);
+    }
+    for (const list of map.values()) list.sort();
+    return (this.bySource = map);
+  }
 }
 
-function debFinding(pkg: InstalledPackage, { advisory }: IndexedAdvisory, binaries: () => Map<string, string[]>): VulnerabilityFinding | null {
+function debFinding(pkg: InstalledPackage, installed: DebianVersion, { advisory, fixed }: IndexedAdvisory, remediations: DebRemediations): VulnerabilityFinding | null {
   const source = pkg.sourceName ?? pkg.name;
-  let fixedVersion: string | null = null;
   switch (advisory.status) {
     case 'not-affected':
       return null;
     case 'fixed':
-      if (advisory.fixedVersion === undefined) return null;
-      if (compareDebianVersions(pkg.sourceVersion ?? pkg.version, advisory.fixedVersion) >= 0) return null;
-      fixedVersion = advisory.fixedVersion;
-      break;
+      if (fixed === null || advisory.fixedVersion === undefined) return null;
+      if (compareParsedDebianVersions(installed, fixed) >= 0) return null;
+      return finding(pkg, advisory, source, advisory.fixedVersion, remediations.command(source, pkg.name, advisory.fixedVersion));
     default:
       // unfixed, postponed, ignored, undetermined: vulnerable (or unknown) at every version.
-      break;
+      return finding(pkg, advisory, source, null, null);
   }
-  return finding(pkg, advisory, source, fixedVersion, remediationCommand('deb', { name: pkg.name, fixedVersion, binaries: binaries().get(source) }));
 }
 
 function languageFinding(pkg: InstalledPackage, { advisory, ranges }: IndexedAdvisory): VulnerabilityFinding | null {
   if (ranges === null) return null;
   const { affected, fixedVersion } = evaluateRanges(ranges, pkg.version.trim());
   if (!affected) return null;
-  const result = finding(pkg, advisory, advisory.package, fixedVersion, remediationCommand(pkg.ecosystem, { name: pkg.name, fixedVersion }));
-  // The record says a fix exists, but not for this version's line: still unfixed for it.
-  if (fixedVersion === null) result.status = 'unfixed';
-  return result;
+  return finding(pkg, advisory, advisory.package, fixedVersion, remediationCommand(pkg.ecosystem, { name: pkg.name, fixedVersion }));
 }
 
 function finding(pkg: InstalledPackage, advisory: IndexedAdvisory['advisory'], advisoryPackage: string, fixedVersion: string | null, remediation: string | null): VulnerabilityFinding {
-  return {
+  // Built field by field rather than with spreads: re-matching creates hundreds of thousands.
+  const result: VulnerabilityFinding = {
     advisoryId: advisory.id,
-    ...(advisory.aliases !== undefined ? { aliases: advisory.aliases } : {}),
     ecosystem: pkg.ecosystem,
     package: pkg.name,
     advisoryPackage,
     installedVersion: pkg.version,
     fixedVersion,
+    // A record with a fix, but none for this version's line (last_affected, a listed
+    // version): still unfixed for this package.
     status: advisory.status === 'fixed' && fixedVersion === null ? 'unfixed' : advisory.status,
     severity: advisory.severity,
     severitySource: advisory.severitySource,
-    ...(advisory.summary !== undefined ? { summary: advisory.summary } : {}),
     remediation,
   };
+  if (advisory.aliases !== undefined) result.aliases = advisory.aliases;
+  if (advisory.summary !== undefined) result.summary = advisory.summary;
+  return result;
 }
 
 /** Whether `f` names the same flaw as a finding already kept for the same installed package. */
@@ -87,10 +105,18 @@ function duplicateOf(kept: VulnerabilityFinding[], f: VulnerabilityFinding): boo
   );
 }
 
+/** Of an alias pair, which to keep: the distribution's statement, then severity, then a fix. */
+function preference(distribution: string | undefined): (a: VulnerabilityFinding, b: VulnerabilityFinding) => number {
+  return (a, b) =>
+    Number(b.severitySource === distribution) - Number(a.severitySource === distribution) ||
+    severityRank(b.severity) - severityRank(a.severity) ||
+    Number(b.fixedVersion !== null) - Number(a.fixedVersion !== null);
+}
+
 export function matchInventory(inventory: Inventory, index: FeedIndex): VulnerabilityFinding[] {
   const release = releaseOf(inventory.os);
-  let bySource: Map<string, string[]> | undefined;
-  const binaries = (): Map<string, string[]> => (bySource ??= binariesBySource(inventory.packages));
+  const prefer = preference(release?.split(':')[0]);
+  const remediations = new DebRemediations(inventory.packages);
   const findings: VulnerabilityFinding[] = [];
   // The same package at the same version in two places (nested node_modules) is one finding.
   const seen = new Set<string>();
@@ -102,9 +128,11 @@ export function matchInventory(inventory: Inventory, index: FeedIndex): Vulnerab
     if (pkg.ecosystem === 'deb' || pkg.ecosystem === 'apk' || pkg.ecosystem === 'rpm') {
       if (release === undefined || pkg.ecosystem !== 'deb') continue;
       const source = pkg.sourceName ?? pkg.name;
-      if (isKernelBinary(pkg.name) || isKernelSource(source)) continue;
-      for (const indexed of index.lookup('deb', release, source)) {
-        const f = debFinding(pkg, indexed, binaries);
+      const advisories = index.lookup('deb', release, source);
+      if (advisories.length === 0 || isKernelBinary(pkg.name) || isKernelSource(source)) continue;
+      const installed = parseDebianVersion(pkg.sourceVersion ?? pkg.version);
+      for (const indexed of advisories) {
+        const f = debFinding(pkg, installed, indexed, remediations);
         if (f !== null) matched.push(f);
       }
     } else {
@@ -113,15 +141,13 @@ export function matchInventory(inventory: Inventory, index: FeedIndex): Vulnerab
         if (f !== null) matched.push(f);
       }
     }
-    // Of an alias pair (DSA-x and CVE-y, GHSA-x and PYSEC-y), keep the more useful half: the
-    // distribution's own statement first, then the higher severity, then one with a fix.
-    const distribution = release?.split(':')[0];
-    if (matched.length > 1) matched.sort(
-      (a, b) =>
-        Number(b.severitySource === distribution) - Number(a.severitySource === distribution) ||
-        severityRank(b.severity) - severityRank(a.severity) ||
-        Number(b.fixedVersion !== null) - Number(a.fixedVersion !== null),
-    );
+    // deb advisories are unique per id after FeedIndex's merge; only aliases can repeat a flaw.
+    if (matched.length <= 1 || (pkg.ecosystem === 'deb' && !matched.some((f) => f.aliases !== undefined))) {
+      for (const f of matched) findings.push(f);
+      continue;
+    }
+    // Of an alias pair (DSA-x and CVE-y, GHSA-x and PYSEC-y), keep the more useful half.
+    matched.sort(prefer);
     const kept: VulnerabilityFinding[] = [];
     for (const f of matched) if (!duplicateOf(kept, f)) kept.push(f);
     for (const f of kept) findings.push(f);

@@ -81,11 +81,14 @@ export function compareVersionPart(a: string, b: string): number {
   return 0;
 }
 
+/** The same comparison over versions parsed once (matching compares one version many times). */
+export function compareParsedDebianVersions(va: DebianVersion, vb: DebianVersion): number {
+  if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1;
+  return compareVersionPart(va.upstream, vb.upstream) || compareVersionPart(va.revision, vb.revision);
+}
+
 /** -1, 0 or 1 as `a` is older than, the same as, or newer than `b`. */
 export function compareDebianVersions(a: string, b: string): number {
   if (a === b) return 0;
-  const va = parseDebianVersion(a);
-  const vb = parseDebianVersion(b);
-  if (va.epoch !== vb.epoch) return va.epoch < vb.epoch ? -1 : 1;
-  return compareVersionPart(va.upstream, vb.upstream) || compareVersionPart(va.revision, vb.revision);
+  return compareParsedDebianVersions(parseDebianVersion(a), parseDebianVersion(b));
 }

@@ -4,11 +4,11 @@ import { compareDebianVersions } from './debian.js';
 import { compareNpmVersions, parseNpmVersion } from './npm.js';
 import { comparePypiVersions, isValidPypiVersion } from './pypi.js';
 
-export { compareDebianVersions, parseDebianVersion, type DebianVersion } from './debian.js';
+export { compareDebianVersions, compareParsedDebianVersions, parseDebianVersion, type DebianVersion } from './debian.js';
 export { compareNpmVersions, parseNpmVersion } from './npm.js';
 export { comparePypiVersions, isValidPypiVersion, normalizePypiName } from './pypi.js';
 
-/** Compares two versions of one ecosystem; null when the ecosystem has no rule here. */
+/** Compares two versions of one ecosystem: -1, 0 or 1. */
 export type VersionComparator = (a: string, b: string) => number;
 
 /** The comparator and validity test for an ecosystem's versions. */

@@ -2,7 +2,9 @@
  * The offline feed builder: advisories for one Debian release made only from what an apt
  * mirror serves, no security tracker needed.
  *
- * For each source package in the security suite (bookworm-security):
+ * For each source package in the security suite (bookworm-security) whose version there is
+ * above the base suite's (older security uploads stay in the archive after a point release
+ * has included them; those are skipped without a download):
  * 1. its version there is the newest fixed version (from main/binary-amd64/Packages, whose
  *    `Source:` fields name the source and, for binNMUs or renamed versions, its version);
  * 2. its version in the base suite (bookworm) is what an image without security updates has;
@@ -19,6 +21,7 @@
  */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { invalidArgument } from '../../../../common/errors.js';
 import type { Advisory } from '../../model.js';
 import { compareDebianVersions } from '../../versions/debian.js';
 import { isKernelSource } from '../kernel.js';
@@ -62,6 +65,13 @@ export interface SourceReport {
   source: string;
   securityVersion: string;
   baseVersion: string | null;
+  /**
+   * `read`: a changelog was found and parsed; `no-changelog`: none of the candidate .debs had
+   * one; `not-newer`: the security suite's version is not above the base suite's (the archive
+   * keeps superseded security uploads once a point release includes them), so nothing was
+   * downloaded.
+   */
+  outcome: 'read' | 'no-changelog' | 'not-newer';
   /** The binary whose changelog was read, and that changelog's text; null when none had one. */
   changelogFrom: BinaryPackage | null;
   changelog: string | null;
@@ -94,7 +104,7 @@ async function fetchRelease(client: ArchiveClient, mirror: string, suite: string
 async function fetchPackages(client: ArchiveClient, mirror: string, suite: string, release: ReleaseFile, component: string, arch: string): Promise<{ packages: BinaryPackage[]; provenance: string }> {
   const path = `${component}/binary-${arch}/Packages.xz`;
   const entry = release.files.get(path);
-  if (entry === undefined) throw new Error(`${suite}'s Release file lists no ${path}`);
+  if (entry === undefined) throw invalidArgument(`${suite}'s Release file lists no ${path}`);
   const text = await client.fetchXzText(`${trimSlash(mirror)}/dists/${suite}/${path}`, entry.sha256, entry.size);
   return { packages: parsePackagesIndex(text), provenance: `${suite} ${release.date ?? ''} ${path} sha256:${entry.sha256}` };
 }
@@ -236,14 +246,18 @@ export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): 
   await eachLimited(sources, opts.concurrency ?? 4, async (source) => {
     opts.signal?.throwIfAborted();
     const securityVersion = securityVersions.get(source)!;
-    const binaries = security.packages.filter((p) => p.source === source && p.sourceVersion === securityVersion);
-    const found = await changelogForSource(client, opts.cacheDir, opts.mirror, source, binaries);
     const baseVersion = baseVersions.get(source) ?? null;
-    const advisories =
-      found === null
-        ? []
-        : advisoriesFromChangelog({ source, release: opts.release, codename, securityVersion, baseVersion, entries: parseDebianChangelog(found.text) });
-    reports.push({ source, securityVersion, baseVersion, changelogFrom: found?.from ?? null, changelog: found?.text ?? null, advisories });
+    if (baseVersion !== null && compareDebianVersions(securityVersion, baseVersion) <= 0) {
+      reports.push({ source, securityVersion, baseVersion, outcome: 'not-newer', changelogFrom: null, changelog: null, advisories: [] });
+    } else {
+      const binaries = security.packages.filter((p) => p.source === source && p.sourceVersion === securityVersion);
+      const found = await changelogForSource(client, opts.cacheDir, opts.mirror, source, binaries);
+      const advisories =
+        found === null
+          ? []
+          : advisoriesFromChangelog({ source, release: opts.release, codename, securityVersion, baseVersion, entries: parseDebianChangelog(found.text) });
+      reports.push({ source, securityVersion, baseVersion, outcome: found === null ? 'no-changelog' : 'read', changelogFrom: found?.from ?? null, changelog: found?.text ?? null, advisories });
+    }
     opts.onProgress?.({ phase: 'changelogs', done: ++done, total: sources.length, source });
   });
   reports.sort((a, b) => a.source.localeCompare(b.source));
