@@ -37,6 +37,21 @@ if ((${#files[@]} == 0)); then
 fi
 
 echo "test.sh: ${#files[@]} test files"
+
+# The leak check compares the host after the suite with the host before it. Set
+# BERTH_SKIP_LEAK_CHECK=1 only when other work on the machine creates and removes host
+# resources at the same time (it would show up here as someone else's leak).
+leak_check=${BERTH_SKIP_LEAK_CHECK:-0}
+snapshot=$(mktemp /tmp/berth-host-snapshot.XXXXXX)
+trap 'rm -f "$snapshot"' EXIT
+[[ $leak_check == 1 ]] || node dist/test/support/host-leaks.js snapshot "$snapshot"
+
 # A hung test (or file) fails after 5 minutes instead of eating the 90-minute CI run.
-exec node --test --test-concurrency="${BERTH_TEST_CONCURRENCY:-1}" --test-timeout="${BERTH_TEST_TIMEOUT_MS:-300000}" \
-  --test-reporter=spec "${files[@]}"
+status=0
+node --test --test-concurrency="${BERTH_TEST_CONCURRENCY:-1}" --test-timeout="${BERTH_TEST_TIMEOUT_MS:-300000}" \
+  --test-reporter=spec "${files[@]}" || status=$?
+
+if [[ $leak_check != 1 ]]; then
+  node dist/test/support/host-leaks.js check "$snapshot" || status=1
+fi
+exit "$status"

@@ -9,13 +9,16 @@
  * dir, removes the cgroup parent, unmounts everything under the temp dir and removes it. It
  * also runs when the test process gets SIGTERM, SIGINT or SIGHUP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killPids, pidsWithCmdlineContaining, removeCgroupParent, removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
 import { ping } from './berth-harness.js';
 import { dockerEnv } from './docker-cli.js';
+
+const execFileAsync = promisify(execFile);
 
 export const DOCKERD = '/usr/sbin/dockerd';
 const MAX_LOG_CHARS = 4 * 1024 * 1024;
@@ -27,6 +30,8 @@ export interface DockerdInstance {
   readonly execRoot: string;
   readonly baseDir: string;
   readonly pid: number;
+  /** With ownNetwork: the network namespace dockerd and its containers' ports live in. */
+  readonly netns?: string;
   /** Environment for the docker CLI: DOCKER_HOST and a private DOCKER_CONFIG. */
   readonly env: NodeJS.ProcessEnv;
   /** Milliseconds from spawn until /_ping answered. */
@@ -48,7 +53,22 @@ async function systemContainerdPresent(): Promise<boolean> {
   );
 }
 
-export async function startDockerd(options: { readyTimeoutMs?: number } = {}): Promise<DockerdInstance> {
+export interface StartDockerdOptions {
+  readyTimeoutMs?: number;
+  /**
+   * Gives dockerd its default networking (the docker0 bridge, iptables NAT, the userland
+   * proxy for loopback ports) inside a network namespace made for it (`netns` on the
+   * instance; stop() removes it), so it still changes nothing on the host. Without it dockerd
+   * gets no networking at all. Only the network namespace is entered (nsenter, not
+   * `ip netns exec`), so dockerd's mounts stay visible to stop()'s cleanup.
+   */
+  ownNetwork?: boolean;
+}
+
+/** dockerd's flags that keep its hands off the host's network. */
+const NO_NETWORKING = ['--bridge=none', '--iptables=false', '--ip-masq=false', '--userland-proxy=false'];
+
+export async function startDockerd(options: StartDockerdOptions = {}): Promise<DockerdInstance> {
   if (await systemContainerdPresent()) {
     // Containers would then land in the host's containerd, outside our roots.
     throw new Error('a system containerd is running (/run/containerd/containerd.sock); stop it before starting the test dockerd');
@@ -62,6 +82,11 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
   // Each instance gets its own cgroup parent so stop() can remove the whole subtree safely.
   const cgroupParent = `berth-test-${baseDir.slice(baseDir.lastIndexOf('-') + 1)}`;
   await Promise.all([mkdir(dataRoot), mkdir(execRoot), mkdir(configDir)]);
+  const netns = options.ownNetwork ? `berth-dockerd-${baseDir.slice(baseDir.lastIndexOf('-') + 1)}` : undefined;
+  if (netns !== undefined) {
+    await execFileAsync('ip', ['netns', 'add', netns]);
+    await execFileAsync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+  }
   // An empty config file keeps /etc/docker/daemon.json (if any) out of the comparison.
   await writeFile(configFile, '{}\n');
 
@@ -72,11 +97,8 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     '--config-file', configFile,
     '-H', `unix://${socket}`,
     '--storage-driver', 'overlay2',
-    '--bridge=none',
-    '--iptables=false',
-    '--ip-masq=false',
+    ...(netns === undefined ? NO_NETWORKING : []),
     '--ip6tables=false',
-    '--userland-proxy=false',
     '--cgroup-parent', `/${cgroupParent}`,
     '--exec-opt', 'native.cgroupdriver=cgroupfs',
     '--log-level', 'warn',
@@ -84,7 +106,9 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     '--shutdown-timeout', '1',
   ];
   const began = Date.now();
-  const proc = spawn(DOCKERD, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const [command, argv] =
+    netns === undefined ? [DOCKERD, args] : ['nsenter', [`--net=/run/netns/${netns}`, '--', DOCKERD, ...args]];
+  const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   liveChildren.add(proc);
   let log = '';
   const append = (chunk: Buffer): void => {
@@ -113,6 +137,7 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     await killPids(await pidsWithCmdlineContaining([`${baseDir}/`]));
     await removeCgroupParent(cgroupParent);
     await removeTree(baseDir);
+    if (netns !== undefined) await execFileAsync('ip', ['netns', 'delete', netns]).catch(() => undefined);
   };
 
   const unregister = stopOnSignal(stop);
@@ -142,6 +167,7 @@ export async function startDockerd(options: { readyTimeoutMs?: number } = {}): P
     get pid(): number {
       return proc.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0;
     },
+    ...(netns !== undefined ? { netns } : {}),
     env: dockerEnv(`unix://${socket}`, configDir),
     startupMs,
     stop,
