@@ -241,6 +241,14 @@ test('policy: a blocked image cannot run, the error names the worst findings; ex
   assert.notEqual(again.code, 0, 'the expired exemption no longer covers its finding');
   assert.ok(again.stderr.includes(ids[0]!), again.stderr);
   assert.ok(!ids.slice(1).some((id) => again.stderr.includes(`${id} (`)), 'only the expired one blocks');
+  if (ids.length > 1) {
+    const row = (await tb.berthOk(['advisor', 'exempt', 'ls', '--tenant', 'acme'])).split('\n').find((l) => l.includes(` ${ids[1]} `))!;
+    const exemptionId = row.split(/\s+/)[0]!;
+    await tb.berthOk(['advisor', 'exempt', 'rm', exemptionId, '--tenant', 'acme']);
+    assert.ok(!(await tb.berthOk(['advisor', 'exempt', 'ls', '--tenant', 'acme'])).includes(` ${ids[1]} `));
+    const gone = await tb.berthCli(['advisor', 'exempt', 'rm', exemptionId, '--tenant', 'acme']);
+    assert.match(gone.stderr, /No such exemption/);
+  }
   await tb.berthOk(['advisor', 'policy', 'acme', '--block-severity', 'none']);
   await dockerOk(acme, ['run', '--rm', DEBIAN_IMAGE, 'true']);
 });
