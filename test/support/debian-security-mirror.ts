@@ -8,7 +8,8 @@
  * plus, for each requested source package, the .debs of the security suite the builder will
  * open for its changelog (the same candidates in the same order, until one has it), each
  * checked against the Packages SHA256. Indexes are fetched once per cache: a later run serves
- * the same snapshot even when the archive has moved on, so the tests are stable.
+ * the same snapshot even when the archive has moved on, so the tests are stable — until the
+ * security suite's InRelease expires (Valid-Until, a week), when the snapshot is refreshed.
  *
  * startDebianSecurityMirror() serves that tree read-only on 127.0.0.1 (random port) and
  * records the paths asked for. `corrupt` lets a test make the mirror lie about a file.
@@ -64,7 +65,12 @@ function sha256(data: Buffer): string {
 /** Fetches a suite's InRelease and Packages.xz once, checking the index against InRelease. */
 async function ensureSuite(archive: string, suite: string): Promise<void> {
   const root = join(mirrorCacheDir(), archive, 'dists', suite);
-  if ((await exists(join(root, 'InRelease'))) && (await exists(join(root, INDEX)))) return;
+  if ((await exists(join(root, 'InRelease'))) && (await exists(join(root, INDEX)))) {
+    // The security suite's InRelease expires after a week (Valid-Until), and the builder
+    // refuses an expired one as apt does: then the snapshot is refreshed, index and all.
+    const validUntil = parseReleaseFile(await readFile(join(root, 'InRelease'), 'utf8')).validUntil;
+    if (validUntil === undefined || validUntil.getTime() > Date.now() + 3600_000) return;
+  }
   const inRelease = await download(`${UPSTREAM}/${archive}/dists/${suite}/InRelease`);
   const expected = parseReleaseFile(inRelease.toString('utf8')).files.get(INDEX);
   if (expected === undefined) throw new Error(`${suite}: InRelease lists no ${INDEX}`);

@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -101,7 +103,8 @@ describe('offline Debian archive feed', () => {
       assert.equal(a.status, 'fixed');
       assert.match(a.id, /^CVE-\d{4}-\d{4,}$/);
     }
-    // Everything came from the loopback mirror; indexes of both suites were read.
+    // Everything came from the loopback mirror, both suites' InRelease signatures were checked
+    // against Debian's archive keyring (the default), and both indexes were read.
     assert.ok(mirror.requests.some((p) => p === '/debian-security/dists/bookworm-security/InRelease'));
     assert.ok(mirror.requests.some((p) => p === '/debian/dists/bookworm/main/binary-amd64/Packages.xz'));
   });
@@ -177,6 +180,53 @@ describe('offline Debian archive feed', () => {
     } finally {
       await lying.close();
       await rm(coldCache, { recursive: true, force: true });
+    }
+  });
+
+  test("InRelease must carry a good signature from the keyring: a tampered file or a stranger's keyring is refused", async () => {
+    const tampering = await startDebianSecurityMirror({ corrupt: (path) => path.endsWith('/InRelease') });
+    const coldCache = await mkdtemp(join(tmpdir(), 'berth-archive-feed-cold-'));
+    try {
+      await assert.rejects(
+        buildDebianArchiveFeed({ mirror: tampering.securityUrl, suite: 'bookworm-security', release: 'debian:bookworm', cacheDir: coldCache, sourcePackages: ['openssl'] }),
+        /bookworm-security\/InRelease: the OpenPGP signature does not verify/,
+      );
+      // The trixie release key alone signed neither suite.
+      await assert.rejects(
+        buildDebianArchiveFeed({
+          mirror: mirror.securityUrl,
+          suite: 'bookworm-security',
+          release: 'debian:bookworm',
+          cacheDir: coldCache,
+          sourcePackages: ['openssl'],
+          keyring: '/usr/share/keyrings/debian-archive-trixie-stable.gpg',
+        }),
+        /the OpenPGP signature does not verify/,
+      );
+      const { stdout } = await run('sh', ['-c', `ls "$1" | wc -l`, 'sh', coldCache]);
+      assert.equal(Number(stdout.trim()), 0, 'nothing was downloaded past the refused Release file');
+    } finally {
+      await tampering.close();
+      await rm(coldCache, { recursive: true, force: true });
+    }
+  });
+
+  test('a Release file past its Valid-Until is refused unless allowed, as apt does', async () => {
+    const release = `Suite: old-security\nValid-Until: Sat, 01 Jan 2000 00:00:00 UTC\nSHA256:\n ${'0'.repeat(64)} 1 main/binary-amd64/Packages.xz\n`;
+    const server = createServer((req, res) => {
+      if (req.url === '/debian-security/dists/old-security/Release') res.writeHead(200).end(release);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian-security`;
+    try {
+      const opts = { mirror: url, suite: 'old-security', release: 'debian:bookworm', cacheDir, keyring: null };
+      await assert.rejects(buildDebianArchiveFeed(opts), /old-security: the Release file expired at 2000-01-01T00:00:00.000Z/);
+      // Allowed, it gets as far as the (absent) index.
+      await assert.rejects(buildDebianArchiveFeed({ ...opts, allowExpired: true }), /Packages.xz: HTTP 404/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

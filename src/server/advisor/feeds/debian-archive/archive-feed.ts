@@ -30,6 +30,7 @@ import { cvesMentioned, lineMentioning, parseDebianChangelog, type ChangelogEntr
 import { readDebChangelog } from './deb-changelog.js';
 import { parsePackagesIndex, type BinaryPackage } from './packages-index.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
+import { DEBIAN_ARCHIVE_KEYRING, verifyClearsigned } from './release-signature.js';
 
 export interface ArchiveFeedProgress {
   phase: 'indexes' | 'changelogs' | 'done';
@@ -52,6 +53,14 @@ export interface ArchiveFeedOptions {
   baseMirror?: string;
   /** The base suite; default: the suite with `-security` dropped (bookworm). */
   baseSuite?: string;
+  /**
+   * OpenPGP keyring that must have signed each suite's InRelease (gpgv, as apt checks it).
+   * Default: Debian's archive keyring; null skips the check (a mirror the operator already
+   * verified), and then a plain Release file is accepted too.
+   */
+  keyring?: string | null;
+  /** Accept a Release file past its Valid-Until (apt's Check-Valid-Until=false); default false. */
+  allowExpired?: boolean;
   component?: string;
   architecture?: string;
   /** Parallel .deb downloads; default 4. */
@@ -95,10 +104,30 @@ function defaultBaseMirror(mirror: string): string {
   return trimSlash(mirror).replace(/-security$/, '');
 }
 
-async function fetchRelease(client: ArchiveClient, mirror: string, suite: string): Promise<ReleaseFile> {
+/**
+ * A suite's Release file. With a keyring, only a signed InRelease is accepted and only its
+ * signed text is read; without one (keyring: null), InRelease or a plain Release.
+ */
+async function fetchRelease(client: ArchiveClient, mirror: string, suite: string, keyring: string | null, now: Date | null): Promise<ReleaseFile> {
   const dists = `${trimSlash(mirror)}/dists/${suite}`;
-  const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
-  return parseReleaseFile(body);
+  let release: ReleaseFile;
+  if (keyring === null) {
+    const { body } = await client.fetchFirst([`${dists}/InRelease`, `${dists}/Release`]);
+    release = parseReleaseFile(body);
+  } else {
+    const signed = await client.fetchText(`${dists}/InRelease`);
+    release = parseReleaseFile(await verifyClearsigned(signed, keyring, `${suite}/InRelease`));
+  }
+  // As apt: a signed but expired Release file may be an old one replayed to hide new fixes.
+  if (now !== null && release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
+    throw invalidArgument(`${suite}: the Release file expired at ${release.validUntil.toISOString()} (Valid-Until); the mirror is stale or replayed`);
+  }
+  return release;
+}
+
+async function defaultKeyring(): Promise<string> {
+  if (await stat(DEBIAN_ARCHIVE_KEYRING).then(() => true, () => false)) return DEBIAN_ARCHIVE_KEYRING;
+  throw invalidArgument(`No keyring to check the archive's signatures: install debian-archive-keyring (${DEBIAN_ARCHIVE_KEYRING}) or pass one`);
 }
 
 async function fetchPackages(client: ArchiveClient, mirror: string, suite: string, release: ReleaseFile, component: string, arch: string): Promise<{ packages: BinaryPackage[]; provenance: string }> {
@@ -229,10 +258,12 @@ export async function buildDebianArchiveFeedDetailed(opts: ArchiveFeedOptions): 
   const client = new ArchiveClient(opts.cacheDir, opts.signal);
 
   opts.onProgress?.({ phase: 'indexes', done: 0, total: 2 });
-  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite);
+  const keyring = opts.keyring === undefined ? await defaultKeyring() : opts.keyring;
+  const now = opts.allowExpired === true ? null : new Date();
+  const securityRelease = await fetchRelease(client, opts.mirror, opts.suite, keyring, now);
   const security = await fetchPackages(client, opts.mirror, opts.suite, securityRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 1, total: 2 });
-  const baseRelease = await fetchRelease(client, baseMirror, baseSuite);
+  const baseRelease = await fetchRelease(client, baseMirror, baseSuite, keyring, now);
   const base = await fetchPackages(client, baseMirror, baseSuite, baseRelease, component, arch);
   opts.onProgress?.({ phase: 'indexes', done: 2, total: 2 });
 

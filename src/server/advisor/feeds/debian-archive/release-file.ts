@@ -1,8 +1,8 @@
 /**
  * A suite's Release or InRelease file: the index files it lists with their SHA256 and size.
  * Every index Berth downloads is checked against this list, so a corrupted or substituted
- * Packages file is refused. (The OpenPGP signature of InRelease is not checked here; see
- * docs/advisor-feeds.md.)
+ * Packages file is refused. The OpenPGP signature of InRelease is checked before this
+ * parser sees the text (release-signature.ts); the unwrapping here serves unchecked mirrors.
  */
 import { invalidArgument } from '../../../../common/errors.js';
 import { parseDeb822 } from './deb822.js';
@@ -12,6 +12,8 @@ export interface ReleaseFile {
   codename?: string;
   /** The Release file's own Date: field, kept for the feed's provenance. */
   date?: string;
+  /** `Valid-Until:` (security suites have one): after it, the file may be a replayed old one. */
+  validUntil?: Date;
   /** Index path relative to dists/<suite>/ -> digest and size. */
   files: Map<string, { sha256: string; size: number }>;
 }
@@ -37,5 +39,8 @@ export function parseReleaseFile(text: string): ReleaseFile {
     }
   }
   if (files.size === 0) throw invalidArgument('Release file lists no SHA256 checksums');
-  return { suite: paragraph.get('suite'), codename: paragraph.get('codename'), date: paragraph.get('date'), files };
+  const validUntilField = paragraph.get('valid-until');
+  const validUntil = validUntilField === undefined ? undefined : new Date(validUntilField);
+  if (validUntil !== undefined && Number.isNaN(validUntil.getTime())) throw invalidArgument(`Release file has an unreadable Valid-Until: ${validUntilField}`);
+  return { suite: paragraph.get('suite'), codename: paragraph.get('codename'), date: paragraph.get('date'), ...(validUntil !== undefined ? { validUntil } : {}), files };
 }
