@@ -3,9 +3,13 @@
  * inside a live container that makes it non-compliant raises an alert and a Docker event for
  * its tenant, while the settings chosen at create and the image's own findings do not.
  * No feed is needed: the finding is a compliance check's (a second UID 0 account).
+ * Also: an image made by `docker build` is inventoried without anybody asking.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { dockerOk } from '../support/docker-cli.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
@@ -54,4 +58,24 @@ test('drift found by the periodic scan alerts the owning tenant; what the contai
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await events()).split('\n').filter((l) => l.startsWith('advisor:')).length, 1);
   await dockerOk(acme, ['rm', '-f', 'adv-drift']);
+});
+
+test('an image made by docker build is inventoried off the request path, with its compliance findings', async () => {
+  const context = await mkdtemp(join(tmpdir(), 'berth-advisor-build-'));
+  try {
+    await writeFile(join(context, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN echo "toor:x:0:0:backdoor:/root:/bin/sh" >> /etc/passwd\n`);
+    await dockerOk(acme, ['build', '-t', 'adv/built:1', context]);
+    const id = (await dockerOk(acme, ['image', 'inspect', '--format', '{{.Id}}', 'adv/built:1'])).trim();
+    // Nobody asks for a report before the advisor has taken this image's inventory itself.
+    await until('the built image inventoried', async () => {
+      const stats = JSON.parse(await tb.berthOk(['advisor', 'stats'])) as { lastImageInventory: { imageId: string } | null };
+      return stats.lastImageInventory?.imageId === id ? true : undefined;
+    });
+    const report = JSON.parse(await tb.berthOk(['advisor', 'image', 'adv/built:1', '--tenant', 'acme', '--json'])) as { compliance: { checkId: string }[] };
+    assert.ok(report.compliance.some((c) => c.checkId === 'BERTH-UID0-NON-ROOT'));
+    // The operator's own scope has no such image.
+    assert.match((await tb.berthCli(['advisor', 'image', 'adv/built:1'])).stderr, /No such image/);
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
 });
