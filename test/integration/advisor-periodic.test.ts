@@ -3,7 +3,8 @@
  * inside a live container that makes it non-compliant raises an alert and a Docker event for
  * its tenant, while the settings chosen at create and the image's own findings do not.
  * No feed is needed: the finding is a compliance check's (a second UID 0 account).
- * Also: an image made by `docker build` is inventoried without anybody asking.
+ * Also: an image made by `docker build` is inventoried without anybody asking, and feed
+ * versions from tracker/OSV files through the berth CLI.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
+import { REPO_ROOT } from '../support/berth-harness.js';
 import { dockerOk } from '../support/docker-cli.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
 
@@ -78,4 +80,20 @@ test('an image made by docker build is inventoried off the request path, with it
   } finally {
     await rm(context, { recursive: true, force: true });
   }
+});
+
+test('feed import: tracker and OSV files make a version, the next import builds on it, --replace starts over', async () => {
+  // The importers' own fixture files (hand-made, in the real shapes): this checks the service path.
+  const fixtures = join(REPO_ROOT, 'test/fixtures/advisor');
+  const first = await tb.berthOk(['advisor', 'feed', 'import', '--debian-tracker', join(fixtures, 'debian-tracker.json'), '--osv', join(fixtures, 'osv-debian.json')]);
+  const [, v1, n1] = /^feed version (\d+): (\d+) advisories/.exec(first)!;
+  const second = await tb.berthOk(['advisor', 'feed', 'import', '--osv', join(fixtures, 'osv-npm.json'), join(fixtures, 'osv-pypi.json')]);
+  const [, v2, n2] = /^feed version (\d+): (\d+) advisories/.exec(second)!;
+  assert.equal(Number(v2), Number(v1) + 1);
+  assert.ok(Number(n2) > Number(n1), 'the second version keeps the first one\'s advisories');
+  const replaced = await tb.berthOk(['advisor', 'feed', 'import', '--osv', join(fixtures, 'osv-npm.json'), '--replace']);
+  const [, , n3] = /^feed version (\d+): (\d+) advisories/.exec(replaced)!;
+  assert.ok(Number(n3) < Number(n2));
+  const ls = await tb.berthOk(['advisor', 'feed', 'ls']);
+  assert.match(ls, /debian-tracker:debian-tracker\.json, osv:osv-debian\.json/);
 });
