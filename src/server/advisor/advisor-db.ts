@@ -174,8 +174,8 @@ export class AdvisorDb {
     return row ? decodeContainer(row) : undefined;
   }
 
-  allContainerInventories(): ContainerInventoryRow[] {
-    return (this.db.prepare('SELECT * FROM container_inventories').all() as DbContainerRow[]).map(decodeContainer);
+  containerIds(): string[] {
+    return (this.db.prepare('SELECT container_id FROM container_inventories').all() as { container_id: string }[]).map((r) => r.container_id);
   }
 
   deleteContainerInventory(containerId: string): void {

@@ -332,8 +332,7 @@ export class AdvisorService {
     const started = performance.now();
     let inventories = 0;
     const live = await this.opts.containers.listAll();
-    const liveIds = new Set(live.map((c) => c.record.id));
-    for (const row of this.db.allContainerInventories()) if (!liveIds.has(row.containerId)) this.db.deleteContainerInventory(row.containerId);
+    this.forgetRemovedContainers(live);
     for (const { tenant, record } of live) {
       if (!record.state.Running) continue;
       const ctx: RequestContext = { tenant, requestId: `advisor-feed-${version}` };
@@ -483,13 +482,21 @@ export class AdvisorService {
   }
 
   async scanRunning(): Promise<void> {
-    for (const { tenant, record } of await this.opts.containers.listAll()) {
+    const live = await this.opts.containers.listAll();
+    this.forgetRemovedContainers(live);
+    for (const { tenant, record } of live) {
       if (this.closed) return;
       if (!record.state.Running) continue;
       await this.scanContainer({ tenant, requestId: 'advisor-periodic' }, record.id, 'periodic-scan').catch((err: unknown) =>
         this.opts.logger.warn({ err, container: record.id }, 'periodic container scan failed'),
       );
     }
+  }
+
+  /** Container inventories outlive their containers only until the next scan or feed. */
+  private forgetRemovedContainers(live: { record: ContainerRecord }[]): void {
+    const liveIds = new Set(live.map((c) => c.record.id));
+    for (const id of this.db.containerIds()) if (!liveIds.has(id)) this.db.deleteContainerInventory(id);
   }
 
   async close(): Promise<void> {
