@@ -14,6 +14,7 @@
  * Usage: node dist/bench/advisor-service.js [--runs 5] [--no-write]
  */
 import { execFile } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
 import { BERTH_ENTRY, startBerth } from '../test/support/berth-harness.js';
 import { dockerOk } from '../test/support/docker-cli.js';
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       `(${packages} dpkg packages) committed from a running container (a new image id, two layers) and its report asked`,
       `for at once over the admin API (\`GET /berth/v1/advisor/images/{ref}/report\`); the feed was built by Berth from the loopback Debian security mirror for the`,
       `image's source packages (${findings} findings per report). Target (issue 8): a Debian image inventoried and matched in under 0.5 s.`,
+      `2-core machine shared with other work; load average ${loadavg()[0]!.toFixed(1)} at the end of the run.`,
       '',
       '| measure | median | max |',
       '| --- | ---: | ---: |',
