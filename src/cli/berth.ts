@@ -10,6 +10,7 @@ function wholeNumber(text: string): number {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
   return value;
 }
+import { advisorCommand } from './advisor-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -51,6 +52,14 @@ program
       return n;
     }),
   )
+  .addOption(
+    new Option('--advisor-scan-interval <seconds>', 'how often the Vulnerability Advisor rescans running containers (0: never)')
+      .default(600)
+      .argParser((v) => {
+        if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError(`expected seconds, not "${v}"`);
+        return Number(v);
+      }),
+  )
   .action(
     async (options: {
       usernsBase?: number;
@@ -65,13 +74,15 @@ program
       dnsUpstream?: string[];
       auditRetentionDays: number;
       auditMaxEntries: number;
+      advisorScanInterval: number;
     }) => {
-      await runUp(options);
+      await runUp({ ...options, advisorScanIntervalMs: Math.round(options.advisorScanInterval * 1000) });
     },
   );
 
 program.addCommand(tenantCommand());
 program.addCommand(auditCommand());
 program.addCommand(imageCommand());
+program.addCommand(advisorCommand());
 
 await program.parseAsync(process.argv);

@@ -38,6 +38,9 @@ import { discardProgress } from '../server/registry/progress.js';
 import { listenerNames } from './tls-names.js';
 import { allowTraversal } from '../agent/userns/traversal.js';
 import { helperAvailable, helperPath } from '../agent/userns/helper.js';
+import { AdvisorDb } from '../server/advisor/advisor-db.js';
+import { AdvisorRecords } from '../server/advisor/tenant-records.js';
+import { AdvisorService } from '../server/advisor/advisor-service.js';
 
 export interface UpOptions {
   dataRoot: string;
@@ -61,6 +64,8 @@ export interface UpOptions {
   auditMaxEntries?: number;
   /** First host uid of tenants' user-namespace ID ranges (docs/tenancy.md). */
   usernsBase?: number;
+  /** How often the Vulnerability Advisor rescans running containers, in ms (0: never). */
+  advisorScanIntervalMs?: number;
 }
 
 /**
@@ -90,6 +95,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.
   let containers: ContainerService | undefined;
+  let advisor: AdvisorService | undefined;
   const images: ImageService = new ImageService({
     store,
     dataRoot,
@@ -101,6 +107,7 @@ export async function runUp(options: UpOptions): Promise<void> {
           ? (await containers.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running }))
           : [],
     },
+    onImageAdded: (imageId) => advisor?.imageAdded(imageId),
   });
   const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
   const volumes = new VolumeService({
@@ -213,7 +220,26 @@ export async function runUp(options: UpOptions): Promise<void> {
     defaultMemoryOf: (tenant) => tenants!.policyOf(tenant)?.defaultMemory ?? DEFAULT_POLICY.defaultMemory,
   });
   const audit = openAuditLog(dataRoot, options, logger);
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints, quotas, audit: audit.log };
+  advisor = new AdvisorService({
+    db: new AdvisorDb(join(dataRoot, 'advisor.db')),
+    records: new AdvisorRecords(store),
+    images: {
+      inspect: (ctx, ref) => images.inspect(ctx, ref),
+      layerPathsOf: (id) => images.layerPathsOf(id),
+      storedConfig: (id) => images.storedConfig(id),
+      allImageIds: async () => (await store.listAllTenants<{ id: string }>('image')).map((r) => r.value.id),
+    },
+    containers: {
+      lookup: (ctx, ref) => containers!.lookup(ctx, ref),
+      listAll: async () => (await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })),
+      upperDir: (id) => join(containers!.containerDir(id), 'upper'),
+      mountRootfs: (id) => rootfs.mount(id),
+    },
+    events,
+    dataRoot,
+    logger,
+  });
+  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints, quotas, audit: audit.log, advisor };
 
   await networks.load();
   await networking.load();
@@ -229,6 +255,9 @@ export async function runUp(options: UpOptions): Promise<void> {
   await registry.reconcile();
   await builds.reconcile();
   await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
+  // Images recorded before a crash (or before the advisor existed) are inventoried in the background.
+  await advisor.catchUp();
+  advisor.startPeriodicScan(options.advisorScanIntervalMs ?? 10 * 60_000);
   const app = await buildDockerApi(services, logger);
   await app.ready();
   const tcp = addresses.filter((a) => a.kind === 'tcp');
@@ -252,6 +281,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     health.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
+    await advisor!.close().catch(() => undefined);
     await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
     await Promise.resolve(events.close()).catch(() => undefined);
     audit.close();

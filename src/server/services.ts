@@ -9,6 +9,7 @@ import type { BuildService } from './build/build-service.js';
 import type { VolumeService } from './volumes/volume-service.js';
 import type { NetworkService } from './networks/network-service.js';
 import type { TenantService } from './tenancy/tenant-service.js';
+import type { AdvisorService } from './advisor/advisor-service.js';
 import type { QuotaService } from './tenancy/quota-service.js';
 import type { AuditLog } from './audit/audit-log.js';
 
@@ -31,6 +32,8 @@ export interface Services {
   volumes: VolumeService;
   networks: NetworkService;
   tenants: TenantService;
+  /** The Vulnerability Advisor: reports, policy at create, feeds (absent in unit tests' fakes). */
+  advisor?: AdvisorService;
   /** Tenant quotas, checked around the requests that add to a tenant's use. */
   quotas: QuotaService;
   /** Every mutating call, for the operator (written by the API's audit hooks). */

@@ -38,6 +38,8 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     }
     const body = admitCreate(opts.services, request, (request.body ?? {}) as Record<string, unknown>);
     const ctx = requestContext(request);
+    // The tenant's vulnerability policy (docs/advisor.md): a blocked image fails here with 403.
+    if (opts.services.advisor && typeof body.Image === 'string') await opts.services.advisor.admitCreate(ctx, body.Image);
     const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody));
     return reply.code(201).send(result);
   });

@@ -19,6 +19,7 @@ import { installAuthentication } from './auth.js';
 import { tenantAdminRoutes } from '../admin-api/tenants.js';
 import { imageAdminRoutes } from '../admin-api/images.js';
 import { registryLoginRoutes } from './registry-login.js';
+import { advisorRoutes } from '../admin-api/advisor.js';
 import { installAudit } from './audit-hooks.js';
 import { quotaAdminRoutes } from '../admin-api/quotas.js';
 import { auditAdminRoutes } from '../admin-api/audit.js';
@@ -182,6 +183,7 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
   await app.register(imageAdminRoutes, { images: services.images, logLevel: ROUTE_LOG_LEVEL });
   await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  if (services.advisor) await app.register(advisorRoutes, { advisor: services.advisor, tenants: services.tenants, logLevel: ROUTE_LOG_LEVEL });
   await app.register(quotaAdminRoutes, { tenants: services.tenants, quotas: services.quotas, logLevel: ROUTE_LOG_LEVEL });
   await app.register(auditAdminRoutes, { audit: services.audit, logLevel: ROUTE_LOG_LEVEL });
   return app;

@@ -37,6 +37,8 @@ export interface ImageServiceOptions {
   events: EventPublisher;
   usage: ImageUsage;
   logger: Logger;
+  /** Told of every image record created (load, import, pull, build, commit), e.g. to inventory it. */
+  onImageAdded?: (imageId: string) => void;
 }
 
 /** One line of `docker rmi` / prune output. */
@@ -516,6 +518,7 @@ export class ImageService implements ImageResolver {
       throw err;
     }
     if (action !== undefined) this.event(ctx, action, id, id);
+    this.opts.onImageAdded?.(id);
     return id;
   }
 
