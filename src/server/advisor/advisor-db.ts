@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from '../store/sqlite/open-database.js';
 import type { Advisory, ComplianceFinding, FeedSnapshot, Inventory, RuntimeState } from './model.js';
 
 /** What is stored of one image: its inventory and its image-level compliance results. */
@@ -49,10 +50,7 @@ export class AdvisorDb {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(path, 'FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS feeds (
         version    INTEGER PRIMARY KEY AUTOINCREMENT,

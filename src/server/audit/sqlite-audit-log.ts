@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from '../store/sqlite/open-database.js';
 import { DEFAULT_AUDIT_RETENTION, type AuditEntry, type AuditFilter, type AuditIntent, type AuditLog, type AuditResult, type AuditRetention } from './audit-log.js';
 
 interface EntryRow {
@@ -39,10 +40,7 @@ export class SqliteAuditLog implements AuditLog {
     path: string,
     private readonly retention: AuditRetention = DEFAULT_AUDIT_RETENTION,
   ) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(path, 'NORMAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS audit_intents (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { openDatabase } from './open-database.js';
 import type { RequestContext } from '../../../common/context.js';
 import { alreadyExists, conflict, invalidArgument, notFound } from '../../../common/errors.js';
 import type { NewRecord, Store, Stored } from '../store.js';
@@ -20,10 +21,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(path, 'FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS records (
         tenant   TEXT NOT NULL,
