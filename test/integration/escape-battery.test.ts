@@ -4,18 +4,19 @@
  * static probes (test/support/syscall-probe.ts) that exit with the errno the kernel gave, so
  * the assertion is the kernel's answer itself; the rest uses busybox and the docker CLI.
  *
- * Not covered yet, because the part it attacks is not built: a user-namespace remap (root in
- * the container is still uid 0 on the host, held by capabilities, seccomp and the device
- * cgroup). Cross-tenant and host reachability over the tenant networks is probed here and in
- * network-tenancy.test.ts.
+ * Root in these containers is the tenant's own unprivileged host uid (user-namespace ID
+ * ranges, proven in userns.test.ts). Cross-tenant and host reachability over the tenant
+ * networks is probed here and in network-tenancy.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import tar from 'tar-stream';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { SYS, syscallProbeElf, type SyscallArg } from '../support/syscall-probe.js';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
@@ -81,6 +82,39 @@ async function probe(container: string, elf: Buffer, user?: string): Promise<num
 async function sh(container: string, script: string, env = tenant): Promise<{ code: number; out: string }> {
   const result = await docker(env, ['exec', container, 'sh', '-c', script]);
   return { code: result.code, out: result.stdout + result.stderr };
+}
+
+/** A tar of the given files, in memory. */
+async function tarOf(files: [string, Buffer][]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const [name, data] of files) pack.entry({ name, size: data.length, mode: 0o644 }, data);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The uncompressed layer of a `docker save` archive whose bytes hash to `diffId`. */
+async function tarMember(archivePath: string, diffId: string): Promise<Buffer> {
+  const extract = tar.extract();
+  const found: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        const data = Buffer.concat(chunks);
+        if (header.type === 'file' && `sha256:${createHash('sha256').update(data).digest('hex')}` === diffId) found.push(data);
+        next();
+      });
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  createReadStream(archivePath).pipe(extract);
+  await done;
+  if (found.length === 0) throw new Error(`no member of ${archivePath} hashes to ${diffId}`);
+  return found[0]!;
 }
 
 describe('escape battery: known container escapes from a tenant container', () => {
@@ -172,6 +206,40 @@ describe('escape battery: known container escapes from a tenant container', () =
     // Neither a new container of the same tenant.
     const fresh = await docker(tenant, ['run', '--rm', BUSYBOX_IMAGE, 'grep', '-c', 'mallory', '/etc/passwd']);
     assert.equal(fresh.stdout.trim(), '0');
+  });
+
+  test("a docker load archive cannot claim another tenant's layer by naming its diff id", async () => {
+    // The victim's private layer: a file only its image holds.
+    await dockerOk(other, ['exec', 'bystander', 'sh', '-c', 'echo victim-secret > /secret']);
+    await dockerOk(other, ['commit', 'bystander', 'victim/private:1']);
+    const diffIds = JSON.parse(await dockerOk(other, ['inspect', '--format', '{{json .RootFS.Layers}}', 'victim/private:1'])) as string[];
+    assert.equal(diffIds.length, 2);
+    // Mallory's archive names both diff ids but brings an empty tar for the private one.
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['cat', '/secret'] }, rootfs: { type: 'layers', diff_ids: diffIds } }),
+    );
+    const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
+    const busyboxLayer = await tarMember(await busyboxImageTar(), diffIds[0]!);
+    const archive = await tarOf([
+      ['manifest.json', Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ['stolen:1'], Layers: ['l0/layer.tar', 'l1/layer.tar'] }]))],
+      [configName, config],
+      ['l0/layer.tar', busyboxLayer],
+      ['l1/layer.tar', Buffer.alloc(1024)],
+    ]);
+    const load = await docker(tenant, ['load'], { input: archive });
+    assert.notEqual(load.code, 0);
+    assert.match(load.stderr, /digest mismatch: expected sha256:[0-9a-f]{64}/);
+    assert.equal((await dockerOk(tenant, ['images', '-q', 'stolen'])).trim(), '');
+    // The same archive with the real bytes of a layer Mallory already has is fine: the check
+    // is on the bytes, not on who holds the layer.
+    const honest = await docker(tenant, ['load'], {
+      input: await tarOf([
+        ['manifest.json', Buffer.from(JSON.stringify([{ Config: 'c.json', RepoTags: ['honest:1'], Layers: ['l0/layer.tar'] }]))],
+        ['c.json', Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffIds[0]] } }))],
+        ['l0/layer.tar', busyboxLayer],
+      ]),
+    });
+    assert.equal(honest.code, 0, honest.stderr);
   });
 
   test("another tenant's container cannot be named, signalled or joined", async () => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { invalidArgument } from '../../common/errors.js';
 
 /**
@@ -42,4 +43,15 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
     chains.push(parent === undefined ? diffId : sha256Digest(`${parent} ${diffId}`));
   }
   return chains;
+}
+
+/**
+ * Reads `source` to its end and checks that its bytes hash to `expected`: InvalidArgument
+ * with the same message as a content-store ingest otherwise. Stores nothing.
+ */
+export async function expectDigest(source: Readable, expected: Digest): Promise<void> {
+  const hash = createHash('sha256');
+  for await (const chunk of source) hash.update(chunk as Buffer);
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (digest !== expected) throw invalidArgument(`digest mismatch: expected ${expected}, got ${digest}`);
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../../common/logging.js';
 import { writeImageArchive, type ArchiveImage } from '../../agent/images/archive-writer.js';
 import { openImageArchive } from '../../agent/images/archive-reader.js';
 import { ContentStore } from '../../agent/images/content-store.js';
-import { chainIds, digestHex, sha256Digest } from '../../agent/images/digest.js';
+import { chainIds, digestHex, expectDigest, sha256Digest } from '../../agent/images/digest.js';
 import { LayerStore } from '../../agent/images/layer-store.js';
 import { AutoDecompress } from '../../agent/images/layer-unpack.js';
 import type { EventPublisher } from '../events/types.js';
@@ -500,7 +500,10 @@ export class ImageService implements ImageResolver {
       if (!isKind(err, 'NotFound')) throw err;
     }
     const user = `${ctx.tenant}/${hex}`;
-    const { chainIds: chains, layerSizes } = await this.retainContent(user, configBytes, layers, onLayer);
+    // A `docker load` archive's layers are the client's bytes: they are checked against their
+    // diff ids even where the shared store already has that layer, or a tenant could claim
+    // another tenant's private layer by naming its diff id beside a made-up tar.
+    const { chainIds: chains, layerSizes } = await this.retainContent(user, configBytes, layers, onLayer, action === 'load');
     try {
       const record: ImageRecord = {
         id,
@@ -531,6 +534,7 @@ export class ImageService implements ImageResolver {
     configBytes: Buffer,
     layers: (() => Readable)[],
     onLayer?: (index: number, phase: 'extracting' | 'done') => void,
+    verifyKnownLayers = false,
   ): Promise<HeldImage> {
     const id = sha256Digest(configBytes);
     const config = parseImageConfig(configBytes);
@@ -545,6 +549,7 @@ export class ImageService implements ImageResolver {
         const diffId = diffIds[i]!;
         const chain = chains[i]!;
         if (!(await this.content.has(diffId))) await this.content.ingest(decompressing(layers[i]!()), diffId);
+        else if (verifyKnownLayers) await expectDigest(decompressing(layers[i]!()), diffId);
         const known = await this.refs.get(LAYER_KIND, digestHex(chain));
         let size = known?.size;
         onLayer?.(i, 'extracting');
