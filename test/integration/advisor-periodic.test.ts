@@ -15,6 +15,7 @@ import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { REPO_ROOT } from '../support/berth-harness.js';
 import { dockerOk } from '../support/docker-cli.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
+import { pollFor } from '../support/cleanup.js';
 
 let tb: TenantBerth;
 let acme: NodeJS.ProcessEnv;
@@ -26,15 +27,6 @@ before(async () => {
 });
 after(() => tb?.stop());
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test('drift found by the periodic scan alerts the owning tenant; what the container started with does not', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
@@ -42,14 +34,14 @@ test('drift found by the periodic scan alerts the owning tenant; what the contai
   const events = async (): Promise<string> =>
     dockerOk(acme, ['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'container=adv-drift', '--format', '{{.Action}} {{.Actor.Attributes.cause}} {{.Actor.Attributes.findings}}']);
   // Several periodic scans pass with the container as it started: no advisor event.
-  await until('a periodic scan of the container', async () => {
+  await pollFor('a periodic scan of the container', async () => {
     const stats = JSON.parse(await tb.berthOk(['advisor', 'stats'])) as { inventoryReads: number };
     return stats.inventoryReads >= 4 ? true : undefined;
   });
   assert.doesNotMatch(await events(), /advisor:/);
 
   await dockerOk(acme, ['exec', 'adv-drift', 'sh', '-c', 'echo "toor:x:0:0:backdoor:/root:/bin/sh" >> /etc/passwd']);
-  const seen = await until('the advisor:noncompliant event', async () => {
+  const seen = await pollFor('the advisor:noncompliant event', async () => {
     const text = await events();
     return /advisor:noncompliant/.test(text) ? text : undefined;
   });
@@ -69,7 +61,7 @@ test('an image made by docker build is inventoried off the request path, with it
     await dockerOk(acme, ['build', '-t', 'adv/built:1', context]);
     const id = (await dockerOk(acme, ['image', 'inspect', '--format', '{{.Id}}', 'adv/built:1'])).trim();
     // Nobody asks for a report before the advisor has taken this image's inventory itself.
-    await until('the built image inventoried', async () => {
+    await pollFor('the built image inventoried', async () => {
       const stats = JSON.parse(await tb.berthOk(['advisor', 'stats'])) as { lastImageInventory: { imageId: string } | null };
       return stats.lastImageInventory?.imageId === id ? true : undefined;
     });

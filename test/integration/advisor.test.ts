@@ -32,6 +32,7 @@ import {
   startDebianSecurityMirror,
   type DebianMirror,
 } from '../support/debian-security-mirror.js';
+import { pollFor } from '../support/cleanup.js';
 
 const run = promisify(execFile);
 const SUITE = 'bookworm-security';
@@ -72,15 +73,6 @@ const stats = (): Promise<Stats> => json<Stats>(['advisor', 'stats']);
 const imageReport = (tenant?: string): Promise<Report> =>
   json<Report>(['advisor', 'image', DEBIAN_IMAGE, '--json', ...(tenant ? ['--tenant', tenant] : [])]);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'berth-advisor-'));
@@ -99,7 +91,7 @@ test('an image is inventoried when loaded, off the request path, and its SBOM li
   const before = await stats();
   await dockerOk(tb.berth.env, ['load', '-i', await debianImageTar()]);
   // Nobody asked for a report: the load itself queued the inventory.
-  await waitFor('the inventory of the loaded image', async () => ((await stats()).inventoryReads > before.inventoryReads ? true : undefined));
+  await pollFor('the inventory of the loaded image', async () => ((await stats()).inventoryReads > before.inventoryReads ? true : undefined), 60_000);
 
   const cdx = await json<{ bomFormat: string; specVersion: string; serialNumber: string; metadata: { component: { name: string } }; components: { type: string; name: string; version?: string; purl?: string; 'bom-ref': string; properties?: { name: string; value: string }[] }[] }>(
     ['advisor', 'sbom', DEBIAN_IMAGE, '--format', 'cyclonedx'],
@@ -338,10 +330,10 @@ test('upgrading a package inside a live container clears exactly its findings on
 
   // docker commit records an image, which is inventoried in turn: its report has the fix too.
   await dockerOk(tb.berth.env, ['commit', upgraded.container, 'adv/upgraded:1']);
-  const committed = await waitFor('the committed image report', async () => {
+  const committed = await pollFor('the committed image report', async () => {
     const r = await tb.berthCli(['advisor', 'image', 'adv/upgraded:1', '--json']);
     return r.code === 0 ? (JSON.parse(r.stdout) as Report) : undefined;
-  });
+  }, 60_000);
   assert.deepEqual(remaining(committed), expected);
   await dockerOk(tb.berth.env, ['rm', '-f', upgraded.container]);
 });
@@ -356,10 +348,10 @@ test('feeds, inventories, exemptions, policy and alerts survive a SIGKILL of Ber
   await dockerOk(acme, ['commit', 'adv-watch', 'adv/killed:1']);
   await tb.berth.kill();
   await tb.berth.restart();
-  const killed = await waitFor('the committed image inventoried after the restart', async () => {
+  const killed = await pollFor('the committed image inventoried after the restart', async () => {
     const r = await tb.berthCli(['advisor', 'image', 'adv/killed:1', '--tenant', 'acme', '--json']);
     return r.code === 0 ? (JSON.parse(r.stdout) as Report) : undefined;
-  });
+  }, 60_000);
   assert.equal(killed.packages, report.packages);
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
   assert.ok(!mounts.includes(join(tb.berth.dataRoot, 'advisor', 'mnt')), 'no read-only image mount is left behind');

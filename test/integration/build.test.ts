@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
-import tar from 'tar-stream';
 import { startBerth, type BerthInstance } from '../support/berth-harness.js';
 import { DOCKER_CLI, docker, dockerOk } from '../support/docker-cli.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
+import { tarOf } from '../support/tar-files.js';
 
 const run = promisify(execFile);
 
@@ -400,14 +400,6 @@ async function buildCacheCount(): Promise<number> {
   return Number(df.find((row) => row.Type === 'Build Cache')!.TotalCount);
 }
 
-async function tarOf(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, content] of Object.entries(files)) pack.entry({ name }, content);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 async function makeTarGz(files: Record<string, string>): Promise<Buffer> {
   return makeArchive('z', files);

@@ -11,13 +11,13 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import tar from 'tar-stream';
 import { docker, dockerOk } from '../support/docker-cli.js';
+import { readTar, tarOf } from '../support/tar-files.js';
 import { SYS, syscallProbeElf, type SyscallArg } from '../support/syscall-probe.js';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
@@ -84,37 +84,11 @@ async function sh(container: string, script: string, env = tenant): Promise<{ co
   return { code: result.code, out: result.stdout + result.stderr };
 }
 
-/** A tar of the given files, in memory. */
-async function tarOf(files: [string, Buffer][]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, data] of files) pack.entry({ name, size: data.length, mode: 0o644 }, data);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** The uncompressed layer of a `docker save` archive whose bytes hash to `diffId`. */
 async function tarMember(archivePath: string, diffId: string): Promise<Buffer> {
-  const extract = tar.extract();
-  const found: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-      stream.on('end', () => {
-        const data = Buffer.concat(chunks);
-        if (header.type === 'file' && `sha256:${createHash('sha256').update(data).digest('hex')}` === diffId) found.push(data);
-        next();
-      });
-    });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
-  createReadStream(archivePath).pipe(extract);
-  await done;
-  if (found.length === 0) throw new Error(`no member of ${archivePath} hashes to ${diffId}`);
-  return found[0]!;
+  const member = (await readTar(archivePath)).find((e) => `sha256:${createHash('sha256').update(e.data).digest('hex')}` === diffId);
+  if (member === undefined) throw new Error(`no member of ${archivePath} hashes to ${diffId}`);
+  return member.data;
 }
 
 describe('escape battery: known container escapes from a tenant container', () => {
@@ -220,12 +194,12 @@ describe('escape battery: known container escapes from a tenant container', () =
     );
     const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
     const busyboxLayer = await tarMember(await busyboxImageTar(), diffIds[0]!);
-    const archive = await tarOf([
-      ['manifest.json', Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ['stolen:1'], Layers: ['l0/layer.tar', 'l1/layer.tar'] }]))],
-      [configName, config],
-      ['l0/layer.tar', busyboxLayer],
-      ['l1/layer.tar', Buffer.alloc(1024)],
-    ]);
+    const archive = await tarOf({
+      'manifest.json': JSON.stringify([{ Config: configName, RepoTags: ['stolen:1'], Layers: ['l0/layer.tar', 'l1/layer.tar'] }]),
+      [configName]: config,
+      'l0/layer.tar': busyboxLayer,
+      'l1/layer.tar': Buffer.alloc(1024),
+    });
     const load = await docker(tenant, ['load'], { input: archive });
     assert.notEqual(load.code, 0);
     assert.match(load.stderr, /digest mismatch: expected sha256:[0-9a-f]{64}/);
@@ -233,11 +207,11 @@ describe('escape battery: known container escapes from a tenant container', () =
     // The same archive with the real bytes of a layer Mallory already has is fine: the check
     // is on the bytes, not on who holds the layer.
     const honest = await docker(tenant, ['load'], {
-      input: await tarOf([
-        ['manifest.json', Buffer.from(JSON.stringify([{ Config: 'c.json', RepoTags: ['honest:1'], Layers: ['l0/layer.tar'] }]))],
-        ['c.json', Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffIds[0]] } }))],
-        ['l0/layer.tar', busyboxLayer],
-      ]),
+      input: await tarOf({
+        'manifest.json': JSON.stringify([{ Config: 'c.json', RepoTags: ['honest:1'], Layers: ['l0/layer.tar'] }]),
+        'c.json': JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffIds[0]] } }),
+        'l0/layer.tar': busyboxLayer,
+      }),
     });
     assert.equal(honest.code, 0, honest.stderr);
   });

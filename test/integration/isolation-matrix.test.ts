@@ -17,11 +17,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import tar from 'tar-stream';
 import { socketCaller, tenantCaller, type ApiAnswer, type ApiCaller } from '../support/api-caller.js';
 import { dockerOk } from '../support/docker-cli.js';
 import { startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../support/test-images.js';
+import { tarOf } from '../support/tar-files.js';
 
 /** How a probe names an object: every row is sent once per kind. */
 type RefKind = 'id' | 'short' | 'name';
@@ -93,14 +93,6 @@ const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const q = (value: unknown): string => encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value));
 const nowSeconds = (): number => Math.floor(Date.now() / 1000) + 1;
 
-async function tarOf(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, content] of Object.entries(files)) pack.entry({ name }, content);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 const ROWS: Row[] = [
   // ---- reads ------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import { createReadStream } from 'node:fs';
 import { DOCKER_CLI, docker, dockerOk } from '../support/docker-cli.js';
+import { readTar, saveArchiveLayers } from '../support/tar-files.js';
 import { freePort, startTenantBerth, type TenantBerth } from '../support/tenants.js';
 import { BUSYBOX_IMAGE, busyboxImageTar, seededVolumeImageTar } from '../support/test-images.js';
 
@@ -61,84 +61,22 @@ async function dockerToFile(env: NodeJS.ProcessEnv, args: string[], file: string
 
 /** Members of a tar file (names, owners). */
 async function tarMembers(file: string): Promise<{ name: string; uid: number; gid: number; type: string }[]> {
-  const extract = tar.extract();
-  const members: { name: string; uid: number; gid: number; type: string }[] = [];
-  extract.on('entry', (h, s, n) => {
-    members.push({ name: h.name, uid: h.uid ?? -1, gid: h.gid ?? -1, type: h.type ?? '' });
-    s.resume();
-    s.on('end', n);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
-  createReadStream(file).pipe(extract);
-  await done;
-  return members;
+  return (await readTar(file, () => false)).map(({ header: h }) => ({ name: h.name, uid: h.uid ?? -1, gid: h.gid ?? -1, type: h.type ?? '' }));
 }
 
 /** The security.capability PAX record of `name` in any layer of a `docker save` tarball. */
 async function capabilityOf(saveTar: string, name: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
-  const outer = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    outer.on('entry', (header, stream, next) => {
-      if (header.type !== 'file' || !/(layer\.tar|blobs\/sha256\/[0-9a-f]{64})$/.test(header.name)) {
-        stream.resume();
-        stream.on('end', next);
-        return;
-      }
-      const inner = tar.extract();
-      inner.on('entry', (h, s, n) => {
-        const value = (h.pax as Record<string, string> | undefined)?.['SCHILY.xattr.security.capability'];
-        if (h.name === name && value !== undefined) found = Buffer.from(value, 'latin1');
-        s.resume();
-        s.on('end', n);
-      });
-      inner.on('finish', next);
-      inner.on('error', () => next());
-      stream.pipe(inner);
-    });
-    outer.on('finish', resolve);
-    outer.on('error', reject);
-  });
-  createReadStream(saveTar).pipe(outer);
-  await done;
+  for (const { header } of (await saveArchiveLayers(saveTar)).flat()) {
+    const value = (header.pax as Record<string, string> | undefined)?.['SCHILY.xattr.security.capability'];
+    if (header.name === name && value !== undefined) found = Buffer.from(value, 'latin1');
+  }
   return found;
 }
 
 /** Every member of every layer of a `docker save` tarball: name, uid, gid, by layer. */
 async function layerMembers(saveTar: string): Promise<{ name: string; uid: number; gid: number }[][]> {
-  const layers: { name: string; uid: number; gid: number }[][] = [];
-  const outer = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    outer.on('entry', (header, stream, next) => {
-      if (header.type !== 'file' || !/(layer\.tar|blobs\/sha256\/[0-9a-f]{64})$/.test(header.name)) {
-        stream.resume();
-        stream.on('end', next);
-        return;
-      }
-      const inner = tar.extract();
-      const members: { name: string; uid: number; gid: number }[] = [];
-      inner.on('entry', (h, s, n) => {
-        members.push({ name: h.name, uid: h.uid ?? -1, gid: h.gid ?? -1 });
-        s.resume();
-        s.on('end', n);
-      });
-      inner.on('finish', () => {
-        layers.push(members);
-        next();
-      });
-      // A blob that is not a tar (config, manifest) ends the inner parser with an error: skip it.
-      inner.on('error', () => next());
-      stream.pipe(inner);
-    });
-    outer.on('finish', resolve);
-    outer.on('error', reject);
-  });
-  createReadStream(saveTar).pipe(outer);
-  await done;
-  return layers;
+  return (await saveArchiveLayers(saveTar)).map((members) => members.map(({ header: h }) => ({ name: h.name, uid: h.uid ?? -1, gid: h.gid ?? -1 })));
 }
 
 describe('user-namespace ID ranges of tenants', () => {

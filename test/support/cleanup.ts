@@ -22,6 +22,20 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Polls `probe` every 250 ms until it gives a value, and returns it; throws naming `what`
+ * once `timeoutMs` has passed.
+ */
+export async function pollFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/**
  * Resolves true when `done` settles within `ms`, false otherwise. The timer is cleared either
  * way, so a finished race never keeps the test process alive.
  */

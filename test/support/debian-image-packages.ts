@@ -4,30 +4,16 @@
  * (The product's inventory is src/agent/inventory's takeInventory(); this is a small
  * independent reader of the same dpkg status file so feeds and matching can be tested alone.)
  */
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { parseDeb822 } from '../../src/server/advisor/feeds/debian-archive/deb822.js';
 import { parseSourceField } from '../../src/server/advisor/feeds/debian-archive/packages-index.js';
 import type { InstalledPackage, Inventory, OsRelease } from '../../src/server/advisor/model.js';
+import { readTar } from './tar-files.js';
 import { debianImageTar } from './test-images.js';
 
-/** Reads the named members of a tar stream (the archive's layer is itself a tar member). */
-async function tarMembers(stream: NodeJS.ReadableStream, wanted: (name: string) => boolean): Promise<Map<string, Buffer>> {
-  const extract = tar.extract();
-  const found = new Map<string, Buffer>();
-  const reading = pipeline(stream, extract);
-  for await (const entry of extract) {
-    if (wanted(entry.header.name) && entry.header.type === 'file') {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      found.set(entry.header.name, Buffer.concat(chunks));
-    } else {
-      entry.resume();
-    }
-  }
-  await reading;
-  return found;
+/** The bytes of the named regular files of a tar (the archive's layer is itself a tar member). */
+async function tarMembers(source: string | Buffer, wanted: (name: string) => boolean): Promise<Map<string, Buffer>> {
+  const entries = await readTar(source, (h) => h.type === 'file' && wanted(h.name));
+  return new Map(entries.filter((e) => e.header.type === 'file' && wanted(e.header.name)).map((e) => [e.header.name, e.data]));
 }
 
 export function parseDpkgStatus(text: string, location = '/var/lib/dpkg/status'): InstalledPackage[] {
@@ -54,12 +40,11 @@ export function parseOsRelease(text: string): OsRelease {
 /** The test image's dpkg status text and os-release, and an Inventory made from them. */
 export async function debianImageInventory(): Promise<{ statusText: string; inventory: Inventory }> {
   const archive = await debianImageTar();
-  const top = await tarMembers(createReadStream(archive), (n) => n === 'manifest.json');
+  const top = await tarMembers(archive, (n) => n === 'manifest.json');
   const manifest = JSON.parse(top.get('manifest.json')!.toString()) as { Layers: string[] }[];
   const layerName = manifest[0]!.Layers[0]!;
-  const layer = await tarMembers(createReadStream(archive), (n) => n === layerName);
-  const { Readable } = await import('node:stream');
-  const files = await tarMembers(Readable.from([layer.get(layerName)!]), (n) => n === 'var/lib/dpkg/status' || n === 'usr/lib/os-release');
+  const layer = await tarMembers(archive, (n) => n === layerName);
+  const files = await tarMembers(layer.get(layerName)!, (n) => n === 'var/lib/dpkg/status' || n === 'usr/lib/os-release');
   const statusText = files.get('var/lib/dpkg/status')!.toString('utf8');
   return {
     statusText,
