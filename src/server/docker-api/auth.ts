@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { OPERATOR_TENANT } from '../../common/context.js';
 import { forbidden, unauthenticated } from '../../common/errors.js';
 import type { TenantService } from '../tenancy/tenant-service.js';
+import { TENANT_HEADER } from '../cluster/agent-hub.js';
+import { isTrustedUpstream } from './upstream-trust.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,6 +23,12 @@ export function installAuthentication(app: FastifyInstance, tenants: TenantServi
   app.decorateRequest('tenant', OPERATOR_TENANT);
   app.addHook('onRequest', async (request) => {
     const socket = request.raw.socket;
+    if (isTrustedUpstream(socket)) {
+      // The control plane already authenticated this tenant (an agent's engine, via its tunnel).
+      const named = request.headers[TENANT_HEADER];
+      request.tenant = typeof named === 'string' && named !== '' ? named : OPERATOR_TENANT;
+      return;
+    }
     if (!(socket instanceof TLSSocket)) return;
     if (!socket.authorized) throw unauthenticated('authentication required: present a client certificate issued by this Berth');
     const serial = peerSerial(socket);
