@@ -24,6 +24,8 @@ PACKAGES+=(docker-compose)
 PACKAGES+=(rpm)
 # Builds native/berth-userns.c (user-namespace ID ranges of tenants).
 PACKAGES+=(gcc libc6-dev)
+# The store's etcd backend (etcd 3.4) and its tests' etcd members.
+PACKAGES+=(etcd-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
