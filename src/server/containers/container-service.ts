@@ -249,7 +249,8 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- create
 
-  async create(ctx: RequestContext, requestedName: string | undefined, body: CreateBody): Promise<{ Id: string; Warnings: string[] }> {
+  /** `options.id`: the id the cluster's control plane chose (the same id after a failover). */
+  async create(ctx: RequestContext, requestedName: string | undefined, body: CreateBody, options: { id?: string } = {}): Promise<{ Id: string; Warnings: string[] }> {
     if (typeof body !== 'object' || body === null) throw invalidArgument('invalid request body: a JSON object is required');
     if (typeof body.Image !== 'string' || body.Image === '') throw invalidArgument('Config.Image must be specified');
     let name = requestedName?.startsWith('/') ? requestedName.slice(1) : requestedName;
@@ -261,7 +262,7 @@ export class ContainerService {
     if (consoleSize) hostConfig.ConsoleSize = consoleSize;
     const image = await this.images.resolve(ctx, body.Image);
     const networkPlan = await this.networking?.planCreate(ctx, name ?? '', hostConfig, body.NetworkingConfig);
-    const id = newId();
+    const id = options.id ?? newId();
     const trace = phaseTrace(this.log, 'create', id);
     trace.mark('resolve');
     const config = mergeContainerConfig(body, image.config, id);

@@ -9,6 +9,7 @@ import { queryBool, queryInt, queryString } from './query.js';
 import { requestContext } from './request-context.js';
 import { admitCreate, admitUpdate } from './admission.js';
 import { checkUpdateShape } from '../containers/host-config-types.js';
+import { controlPlaneId } from './control-plane-id.js';
 
 export { requestContext };
 
@@ -40,7 +41,7 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     const ctx = requestContext(request);
     // The tenant's vulnerability policy (docs/advisor.md): a blocked image fails here with 403.
     if (opts.services.advisor && typeof body.Image === 'string') await opts.services.advisor.admitCreate(ctx, body.Image);
-    const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody));
+    const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody, { ...controlPlaneId(request) }));
     return reply.code(201).send(result);
   });
 

@@ -32,7 +32,7 @@ declare module 'fastify' {
 }
 
 /** Request lines ("incoming request") are info; failures are logged by the error handler at error. */
-const ROUTE_LOG_LEVEL = (process.env.BERTH_REQUEST_LOG_LEVEL ?? 'warn') as LevelWithSilent;
+export const ROUTE_LOG_LEVEL = (process.env.BERTH_REQUEST_LOG_LEVEL ?? 'warn') as LevelWithSilent;
 
 const UPGRADE_BODY = Symbol('berth.upgradeBody');
 type UpgradeRequest = IncomingMessage & { [UPGRADE_BODY]?: unknown };
@@ -90,6 +90,38 @@ async function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffe
  * handlers translate and call services, nothing else.
  */
 export async function buildDockerApi(services: Services, logger: Logger): Promise<FastifyInstance> {
+  const app = createDockerApp(logger);
+  // First of the per-request hooks after the version check: nothing runs for an unknown client.
+  installAuthentication(app, services.tenants);
+  installAudit(app, services.audit);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ message: `page not found` });
+    request.log.debug({ url: request.url }, 'no route');
+  });
+
+  await app.register(systemRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(containerRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(containerIoRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(execRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(imageRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(buildRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(volumeRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(imageAdminRoutes, { images: services.images, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
+  if (services.advisor) await app.register(advisorRoutes, { advisor: services.advisor, tenants: services.tenants, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(quotaAdminRoutes, { tenants: services.tenants, quotas: services.quotas, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(auditAdminRoutes, { audit: services.audit, logLevel: ROUTE_LOG_LEVEL });
+  return app;
+}
+
+/**
+ * The Docker API's fastify app without routes or authentication: API-version prefixes,
+ * upgrades (attach, exec) routed like other requests, Docker's JSON body and error rules.
+ * Shared by `berth up`'s engine and the cluster's front.
+ */
+export function createDockerApp(logger: Logger): FastifyInstance {
   let httpServer: Server | undefined;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -164,27 +196,5 @@ export async function buildDockerApi(services: Services, logger: Logger): Promis
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
   app.setErrorHandler(dockerErrorHandler);
-  // First of the per-request hooks after the version check: nothing runs for an unknown client.
-  installAuthentication(app, services.tenants);
-  installAudit(app, services.audit);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ message: `page not found` });
-    request.log.debug({ url: request.url }, 'no route');
-  });
-
-  await app.register(systemRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(containerRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(containerIoRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(execRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(imageRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(buildRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(volumeRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(networkRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(tenantAdminRoutes, { tenants: services.tenants, endpoints: services.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(imageAdminRoutes, { images: services.images, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(registryLoginRoutes, { services, logLevel: ROUTE_LOG_LEVEL });
-  if (services.advisor) await app.register(advisorRoutes, { advisor: services.advisor, tenants: services.tenants, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(quotaAdminRoutes, { tenants: services.tenants, quotas: services.quotas, logLevel: ROUTE_LOG_LEVEL });
-  await app.register(auditAdminRoutes, { audit: services.audit, logLevel: ROUTE_LOG_LEVEL });
   return app;
 }
