@@ -31,6 +31,8 @@ export interface InProcessControlPlane {
 export async function startInProcessControlPlane(options: {
   dataRoot: string;
   agentListenHost: string;
+  /** 0 (default): any free port; a restart passes the port it had. */
+  agentListenPort?: number;
   downTimeoutMs: number;
   onDrain?: (host: ClusterHost) => Promise<void>;
 }): Promise<InProcessControlPlane> {
@@ -43,7 +45,7 @@ export async function startInProcessControlPlane(options: {
   const hub = await startAgentHub({
     store,
     ca,
-    listen: `tcp://${options.agentListenHost}:0`,
+    listen: `tcp://${options.agentListenHost}:${options.agentListenPort ?? 0}`,
     logger,
     downTimeoutMs: options.downTimeoutMs,
     ...(options.onDrain ? { onDrain: options.onDrain } : {}),

@@ -108,6 +108,8 @@ export interface Cluster {
   createTenantClient(name: string): Promise<NodeJS.ProcessEnv>;
   /** Server output (berth-server mode). */
   serverLogs(): string;
+  /** Stops the control plane (SIGKILL for berth server) and starts it again on the same state and address. */
+  restartControlPlane(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -218,20 +220,33 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await mustRun('ip', ['addr', 'add', `${gateway}/24`, 'dev', bridge]);
     await mustRun('ip', ['link', 'set', bridge, 'up']);
     if (mode === 'in-process') {
-      inProcess = await startInProcessControlPlane({
-        dataRoot: serverDir,
-        agentListenHost: gateway,
-        downTimeoutMs,
-        ...(options.onDrain ? { onDrain: options.onDrain } : {}),
-      });
-      socket = inProcess.socket;
-      agentAddress = inProcess.agentAddress;
+      await startInProcess(0);
     } else {
       await mkdir(join(serverDir, 'data'), { recursive: true });
       await mkdir(join(serverDir, 'exec'), { recursive: true });
       tenantPort = await freePort();
       const agentPort = await freePort();
       agentAddress = `${gateway}:${agentPort}`;
+      await spawnServer();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  async function startInProcess(port: number): Promise<void> {
+    inProcess = await startInProcessControlPlane({
+      dataRoot: serverDir,
+      agentListenHost: gateway,
+      agentListenPort: port,
+      downTimeoutMs,
+      ...(options.onDrain ? { onDrain: options.onDrain } : {}),
+    });
+    socket = inProcess.socket;
+    agentAddress = inProcess.agentAddress;
+  }
+
+  async function spawnServer(): Promise<void> {
       const args = [
         BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'), '--exec-root', join(serverDir, 'exec'),
         '-H', `unix://${socket}`, '-H', `tcp://127.0.0.1:${tenantPort}`,
@@ -248,11 +263,22 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         if (server!.exitCode !== null) throw new Error(`berth server exited (${server!.exitCode}):\n${serverLog.slice(-4000)}`);
         return (await ping(socket)) === 200 ? true : undefined;
       });
-    }
-  } catch (err) {
-    await stop();
-    throw err;
   }
+
+  const restartControlPlane = async (): Promise<void> => {
+    if (inProcess) {
+      const port = inProcess.hub.address.port;
+      await inProcess.stop();
+      await startInProcess(port);
+      return;
+    }
+    if (server && server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise<void>((resolve) => server!.once('exit', () => resolve()));
+      server.kill('SIGKILL');
+      await exited;
+    }
+    await spawnServer();
+  };
 
   const startAgent = async (agentOptions: AgentOptions = {}): Promise<ClusterAgent> => {
     const hostNumber = nextHost++;
@@ -394,7 +420,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     },
     agentAddress,
     tenantPort,
-    hub: inProcess?.hub,
+    get hub() {
+      return inProcess?.hub;
+    },
     agents,
     berthCli,
     berthOk,
@@ -404,6 +432,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     waitHost,
     createTenantClient,
     serverLogs: () => serverLog,
+    restartControlPlane,
     stop,
   };
 }
