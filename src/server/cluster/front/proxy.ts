@@ -147,7 +147,6 @@ export class HostProxy implements HostClient {
         method,
         path,
         headers: outgoing,
-        agent: false,
         createConnection: () => stream as never,
       });
       let settled = false;
