@@ -86,8 +86,10 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
       return reply.code(201).send();
     }
     if (name !== '' && op === 'push') {
-      const holder = await firstHolder(deps, ctx, name);
-      return deps.forward(request, reply, holder.host.id);
+      // Without a tag the CLI pushes every tag of the repository: any holder of one will do.
+      const tag = queryString(request.query, 'tag');
+      const holder = tag ? (await firstHolder(deps, ctx, `${name}:${tag}`)).host : await repositoryHolder(deps, ctx, name);
+      return deps.forward(request, reply, holder.id);
     }
     return reply.code(404).send({ message: 'page not found' });
   });
@@ -186,6 +188,14 @@ async function firstHolder(deps: FrontDeps, ctx: RequestContext, name: string): 
   const [holder] = await holdersOf(deps, ctx, imagePath(name, 'json'));
   if (holder === undefined) throw notFound(`No such image: ${name}`);
   return holder;
+}
+
+async function repositoryHolder(deps: FrontDeps, ctx: RequestContext, repository: string): Promise<ClusterHost> {
+  const filters = encodeURIComponent(JSON.stringify({ reference: [repository] }));
+  const answers = await fanOut<ImageSummary[]>(deps, ctx, { method: 'GET', path: `/images/json?filters=${filters}` });
+  const holder = answers.find((answer) => answer.value.length > 0);
+  if (holder === undefined) throw notFound(`No such image: ${repository}`);
+  return holder.host;
 }
 
 /**
