@@ -15,8 +15,8 @@ import { engineError, readAll } from './proxy.js';
  * - Each up host gets the client's own query (since, until, filters), so each engine
  *   replays and filters its journal as it does for `berth up`. A host that comes up while
  *   the stream is open is subscribed from the moment it came up.
- * - Each event once: a cluster network made on every host says `create` on each; events are
- *   one when type, action, actor and second agree (EventMerger).
+ * - Each event once: a cluster network made on every host says `create` on each; those are
+ *   one event (eventKey).
  * - Time order as well as streams allow: events are held for a short window and written
  *   sorted by timeNano, so a replay (`--since`) from several hosts comes out interleaved in
  *   order; live events are late by at most that window.
@@ -52,7 +52,7 @@ export class EventMerger {
 
   add(event: ClusterEvent): void {
     if (this.closed) return;
-    const key = `${event.Type}\u0000${event.Action}\u0000${event.Actor?.ID ?? ''}\u0000${event.time}`;
+    const key = eventKey(event);
     if (this.seen.has(key)) return;
     this.seen.add(key);
     if (this.seen.size > REMEMBERED_KEYS) this.seen.delete(this.seen.values().next().value!);
@@ -75,6 +75,17 @@ export class EventMerger {
     this.pending = [];
     this.closed = true;
   }
+}
+
+/**
+ * What makes two events one. A cluster network is made and removed on every host, each
+ * saying so within the same second: network events are one per second. Any other event is
+ * one host's own, so only a true repeat (same nanosecond) is the same event.
+ */
+function eventKey(event: ClusterEvent): string {
+  const attributes = JSON.stringify(Object.entries(event.Actor?.Attributes ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+  const when = event.Type === 'network' ? String(event.time) : String(event.timeNano);
+  return [event.Type, event.Action, event.Actor?.ID ?? '', attributes, when].join('\u0000');
 }
 
 /** Splits a byte stream of newline-delimited JSON events; malformed lines are skipped. */
