@@ -11,8 +11,8 @@ import type { Store, Stored } from '../store/store.js';
  *
  * Lifecycle: written (phase `creating`) before the host is asked to create the container,
  * so a crash between the two leaves a record the start-up reconcile can check against the
- * host; `created` once the host confirmed; moved (hostId changes) by failover and drain;
- * deleted after the host confirmed the removal.
+ * host; `created` once the host confirmed; moved (hostId changes, phase `moving` until the
+ * new host has it) by failover and drain; deleted after the host confirmed the removal.
  *
  * Invariant: a container runs only on the host its placement names; copies elsewhere are
  * stale (fencing removes them).
@@ -30,7 +30,16 @@ export interface PlacementValue {
   restartPolicy: string;
   resources: Resources;
   labels: Record<string, string>;
-  phase: 'creating' | 'created';
+  /**
+   * creating: the host has not confirmed the create yet (the tenant has no answer yet);
+   * created: the container exists on hostId; moving: hostId is the new host of a failover or
+   * drain that may not have finished (start-up reconcile finishes it).
+   */
+  phase: 'creating' | 'created' | 'moving';
+  /** With phase `moving`: start the container once it exists on the new host. */
+  startAfterMove?: boolean;
+  /** The API version of the tenant's create (re-sent as is when the container moves). */
+  apiVersion?: string;
   /**
    * Set when the tenant stopped the container (docker stop / kill); failover leaves an
    * unless-stopped container stopped, as dockerd does at its own restart.

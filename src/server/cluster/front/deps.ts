@@ -7,6 +7,7 @@ import type { Store } from '../../store/store.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { AgentHub, ClusterHost } from '../agent-hub.js';
 import type { PlacementRegistry } from '../placements.js';
+import type { TenantService } from '../../tenancy/tenant-service.js';
 
 /**
  * What every route module of the cluster's Docker API front is given (the front's own
@@ -27,6 +28,8 @@ export interface FrontDeps {
   /** The control plane's store (placements, hosts, tenants, and B2's records). */
   store: Store;
   scheduler: Scheduler;
+  /** Tenants and their policies (admission happens at the front, before a host sees a request). */
+  tenants: TenantService;
   logger: Logger;
   /** Where each tenant's containers are (kind `placement`, name = container name). */
   placements: PlacementRegistry;
