@@ -33,6 +33,7 @@ import { PlacementRegistry } from '../../src/server/cluster/placements.js';
 import { createDockerApp } from '../../src/server/docker-api/server.js';
 import { Scheduler } from '../../src/server/scheduler/scheduler.js';
 import { SqliteStore } from '../../src/server/store/sqlite/sqlite-store.js';
+import type { TenantService } from '../../src/server/tenancy/tenant-service.js';
 import { startBerth, type BerthInstance } from './berth-harness.js';
 import { removeTree } from './cleanup.js';
 
@@ -117,6 +118,9 @@ export async function startFrontOverEngines(count: number): Promise<FrontOverEng
       hub,
       store,
       scheduler: new Scheduler(),
+      // The image, network, volume and event routes never consult tenants (admission is the
+      // container routes' job); every call here is the operator's.
+      tenants: {} as TenantService,
       logger,
       placements: new PlacementRegistry(store),
       forward: (request, reply, hostId, options) => proxy.forward(request, reply, hostId, options),
