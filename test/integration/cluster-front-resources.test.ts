@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { operatorContext } from '../../src/common/context.js';
-import { ensureImageOnHost } from '../../src/server/cluster/front/image-transfer.js';
+import { ensureImageOnHost, imageIdOf } from '../../src/server/cluster/front/image-transfer.js';
 import { volumeHostOf } from '../../src/server/cluster/front/volumes.js';
 import { docker, dockerOk } from '../support/docker-cli.js';
 import { startFrontOverEngines, type FrontOverEngines } from '../support/front-over-engines.js';
@@ -61,6 +61,9 @@ test('an image held by one host is listed once, tagged and removed on every hold
   const id = await imageIdOn(0, BUSYBOX_IMAGE);
   assert.ok(id);
   assert.equal(await imageIdOn(1, BUSYBOX_IMAGE), undefined);
+
+  assert.equal(await imageIdOf(cluster.deps, operatorContext('test'), BUSYBOX_IMAGE), id);
+  assert.equal(await imageIdOf(cluster.deps, operatorContext('test'), 'front/nowhere:1'), undefined);
 
   // Through the front: listed once, inspectable, tagged on its holder.
   const listed = await dockerOk(cluster.env, ['images', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}']);

@@ -62,6 +62,17 @@ async function transfer(deps: ImageTransferDeps, ctx: RequestContext, hostId: st
   log.info('image relayed from a holder onto the host');
 }
 
+/**
+ * The id (sha256:...) of the image the tenant's reference names on the first up host that
+ * holds it, or undefined when none does. Agents report the ids they hold, not tenants'
+ * names (names are private to a tenant), so placement turns a reference into an id to let
+ * image locality prefer the hosts holding it.
+ */
+export async function imageIdOf(deps: ImageTransferDeps, ctx: RequestContext, imageRef: string): Promise<string | undefined> {
+  const [holder] = await holdersOf<ImageInspect>(deps, ctx, `/images/${imageRef}/json`).catch(() => []);
+  return holder?.value.Id;
+}
+
 async function pullByDigest(deps: ImageTransferDeps, ctx: RequestContext, hostId: string, digestRef: string, expectedId: string, imageRef: string): Promise<void> {
   const at = digestRef.lastIndexOf('@');
   const query = new URLSearchParams({ fromImage: digestRef.slice(0, at), tag: digestRef.slice(at + 1) });
