@@ -101,7 +101,7 @@ export async function startFrontOverEngines(count: number): Promise<FrontOverEng
           name: `host-${index}`,
           address: '127.0.0.1',
           labels: {},
-          capacity: { cpus: 2, memoryBytes: 8 << 30, diskBytes: 10 << 30, devices: [] },
+          capacity: { cpus: 2, memoryBytes: 8 * 2 ** 30, diskBytes: 10 * 2 ** 30, devices: [] },
           state: 'up',
           cordoned: false,
           lastSeen: Date.now(),
