@@ -11,6 +11,8 @@ function wholeNumber(text: string): number {
   return value;
 }
 import { advisorCommand } from './advisor-commands.js';
+import { agentCommand } from './agent-command.js';
+import { hostCommand } from './host-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -84,5 +86,7 @@ program.addCommand(tenantCommand());
 program.addCommand(auditCommand());
 program.addCommand(imageCommand());
 program.addCommand(advisorCommand());
+program.addCommand(agentCommand());
+program.addCommand(hostCommand());
 
 await program.parseAsync(process.argv);

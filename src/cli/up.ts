@@ -1,292 +1,55 @@
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
 import { createLogger } from '../common/logging.js';
-import { operatorContext } from '../common/context.js';
-import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
-import { RuncRuntime } from '../agent/runtime/runtime.js';
-import { OverlayRootfs } from '../agent/images/overlay-rootfs.js';
-import { ImageService } from '../server/images/image-service.js';
-import { EventService } from '../server/events/event-service.js';
-import { SystemService } from '../server/system/system-service.js';
-import { ContainerService } from '../server/containers/container-service.js';
-import { ContainerIoService } from '../server/containers/container-io-service.js';
-import { ExecService } from '../server/containers/exec-service.js';
-import { RegistryService } from '../server/registry/registry-service.js';
-import { buildDockerApi } from '../server/docker-api/server.js';
-import { BuildService } from '../server/build/build-service.js';
-import { isKind } from '../common/errors.js';
-import { VolumeService } from '../server/volumes/volume-service.js';
-import { MountPlanner } from '../server/mounts/mount-planner.js';
-import { HealthMonitor } from '../server/health/health-monitor.js';
-import { NetworkHost } from '../server/networks/network-host.js';
-import { NetworkService } from '../server/networks/network-service.js';
-import { ContainerNetworkingService } from '../server/networks/container-networking.js';
-import { DEFAULT_ADDRESS_POOLS, parseAddressPool } from '../server/networks/ipam.js';
-import type { Services } from '../server/services.js';
-import type { ContainerRecord } from '../server/containers/model.js';
 import { listenOn, parseListenAddress } from './listen.js';
-import { CertificateAuthority } from '../server/tenancy/pki.js';
-import { TenantService } from '../server/tenancy/tenant-service.js';
-import { QuotaService } from '../server/tenancy/quota-service.js';
-import { quotaUsageSources } from '../server/tenancy/quota-sources.js';
-import { openAuditLog } from './audit-log-setup.js';
-import { DEFAULT_POLICY, enforceCreatePolicy, enforceRegistryPolicy } from '../server/tenancy/policy.js';
-import { isHostNetworkDomain, splitRepository } from '../server/registry/endpoint.js';
-import { parseReference } from '../server/images/reference.js';
-import { discardProgress } from '../server/registry/progress.js';
 import { listenerNames } from './tls-names.js';
-import { allowTraversal } from '../agent/userns/traversal.js';
-import { helperAvailable, helperPath } from '../agent/userns/helper.js';
-import { AdvisorDb } from '../server/advisor/advisor-db.js';
-import { AdvisorRecords } from '../server/advisor/tenant-records.js';
-import { AdvisorService } from '../server/advisor/advisor-service.js';
+import { startEngine, type EngineOptions } from './engine.js';
 
-export interface UpOptions {
-  dataRoot: string;
-  execRoot: string;
+export interface UpOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'logger'> {
   host: string[];
-  /** Registries reached without verified TLS, as dockerd's --insecure-registry. */
-  insecureRegistry?: string[];
-  /** Gateway address and prefix of the default bridge network (dockerd's --bip). */
-  bip?: string;
-  /** Pools for network subnets, `base=CIDR,size=N` (dockerd's --default-address-pool). */
-  defaultAddressPool?: string[];
-  /** Resolvers the embedded DNS forwards to, `ip[:port]`; default: the host's resolv.conf. */
-  dnsUpstream?: string[];
   /** Extra names (DNS or IP) for the TLS listener's certificate. */
   tlsSan?: string[];
-  /** Let containers use the 32-bit syscall ABI (see agent/runtime/seccomp.ts). */
-  allow32bitSyscalls?: boolean;
-  /** Audit retention: entries older than this many days go (0 keeps them). */
-  auditRetentionDays?: number;
-  /** Audit retention: at most this many entries are kept (0: no limit). */
-  auditMaxEntries?: number;
-  /** First host uid of tenants' user-namespace ID ranges (docs/tenancy.md). */
-  usernsBase?: number;
-  /** How often the Vulnerability Advisor rescans running containers, in ms (0: never). */
-  advisorScanIntervalMs?: number;
 }
 
 /**
- * `berth up`: the server and the local agent in one process, state in SQLite under the
- * data root. Containers outlive this process; on start it reconciles records with the host.
+ * `berth up`: the server and the local agent in one process — the engine served on its -H
+ * listeners (unix: the operator; tcp: tenants over mutual TLS).
  */
 export async function runUp(options: UpOptions): Promise<void> {
   const logger = createLogger('berth');
-  const dataRoot = resolve(options.dataRoot);
-  const execRoot = resolve(options.execRoot);
   const addresses = options.host.map(parseListenAddress);
-  await mkdir(join(dataRoot, 'containers'), { recursive: true, mode: 0o711 });
-  // Root of a tenant's container is an unprivileged host uid: runc, inside its user namespace,
-  // must pass through these to the rootfs and the files it mounts (as dockerd --userns-remap).
-  await allowTraversal([dataRoot, join(dataRoot, 'containers')]);
-  if (!helperAvailable()) logger.error({ helper: helperPath() }, "the user-namespace helper is missing (scripts/install.sh builds it): tenants' containers cannot start");
-  await mkdir(execRoot, { recursive: true, mode: 0o700 });
-
-  const store = new SqliteStore(join(dataRoot, 'berth.db'));
-  const events = new EventService({ dataRoot, logger });
-  const runtime = new RuncRuntime({
-    execRoot,
-    logger,
-    initBinary: '/usr/bin/tini-static',
-    compat32Syscalls: options.allow32bitSyscalls ?? false,
-  });
-  // Images and containers refer to each other (an image in use cannot be removed; a container
-  // needs its image's layers); the late-bound references below break the cycle.
-  let containers: ContainerService | undefined;
-  let advisor: AdvisorService | undefined;
-  const images: ImageService = new ImageService({
-    store,
-    dataRoot,
-    events,
-    logger,
-    usage: {
-      containersUsing: async (ctx, imageId) =>
-        containers
-          ? (await containers.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running }))
-          : [],
-    },
-    onImageAdded: (imageId) => advisor?.imageAdded(imageId),
-  });
-  const rootfs = new OverlayRootfs({ dataRoot, layersFor: (imageId: string) => images.layerPathsOf(imageId) });
-  const volumes = new VolumeService({
-    store,
-    events,
-    dataRoot,
-    logger,
-    usage: {
-      containersUsing: async (ctx, name) =>
-        containers
-          ? (await containers.list(ctx))
-              .filter((c) => c.mounts?.some((m) => m.Type === 'volume' && m.Name === name))
-              .map((c) => ({ id: c.id, running: c.state.Running }))
-          : [],
-    },
-  });
-  const mounts = new MountPlanner({ volumes, events, logger });
-  // The health monitor follows container starts and stops through the events they publish.
-  const health = new HealthMonitor({
-    containers: { lookup: (ctx, id) => containers!.lookup(ctx, id), setHealth: (ctx, id, update) => containers!.setHealth(ctx, id, update) },
-    runtime,
-    events,
-    logger,
-  });
-  // Containers also start from the build cache's intermediate images (RUN steps), by full id.
-  let builds: BuildService | undefined;
-  let tenants: TenantService | undefined;
-  const resolver = {
-    resolve: async (ctx: Parameters<ImageService['resolve']>[0], ref: string) => {
-      try {
-        return await images.resolve(ctx, ref);
-      } catch (err) {
-        const intermediate = isKind(err, 'NotFound') ? await builds?.resolveIntermediate(ctx, ref) : undefined;
-        if (intermediate === undefined) throw err;
-        return intermediate;
-      }
-    },
-  };
-  const networkHost = await NetworkHost.open(dataRoot, execRoot);
-  const networks = new NetworkService({
-    store,
-    host: networkHost,
-    events,
-    logger,
-    addressPools: options.defaultAddressPool?.length ? options.defaultAddressPool.map(parseAddressPool) : DEFAULT_ADDRESS_POOLS,
-    ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
-  });
-  const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream, events);
-  containers = new ContainerService({
-    store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts, networking,
-    usernsOf: (tenant) => tenants?.usernsOf(tenant),
-  });
-  networks.containers = { lookup: (ctx, ref) => containers!.lookup(ctx, ref) };
-  const containerIo = new ContainerIoService({ containers, runtime, rootfs, events, logger });
-  const exec = new ExecService({ containers, runtime, events, logger });
-  containers.execIdsOf = (id) => exec.execIdsOf(id) ?? [];
-  const registry = new RegistryService({ store, images, dataRoot, insecureRegistries: options.insecureRegistry ?? [], logger });
-  builds = new BuildService({
-    store,
-    images,
-    containers,
-    containerIo,
-    dataRoot,
-    logger,
-    usage: { containersUsing: async (ctx, imageId) => (await containers!.list(ctx)).filter((c) => c.imageId === imageId).map((c) => ({ id: c.id, running: c.state.Running })) },
-    // FROM of an image Berth lacks (and --pull) pulls it like docker pull would, under the same
-    // tenant rule for registries on the host's own networks.
-    pull: async (ctx, ref, platform) => {
-      const policy = tenants?.policyOf(ctx.tenant);
-      if (policy) enforceRegistryPolicy(policy, isHostNetworkDomain(splitRepository(parseReference(ref).name).domain), ref);
-      await registry.pull(ctx, { fromImage: ref, ...(platform ? { platform } : {}) }, discardProgress);
-    },
-    // RUN steps get the tenant's policy (default memory and pids limits) like any container.
-    admitRunHostConfig: (tenant, hostConfig) => {
-      const policy = tenants?.policyOf(tenant);
-      return policy ? enforceCreatePolicy(policy, hostConfig) : hostConfig;
-    },
-  });
-  const system = new SystemService({
-    dataRoot,
-    events,
-    sources: {
-      containerCounts: async (ctx) => {
-        const all = await containers!.list(ctx);
-        const running = all.filter((c) => c.state.Running && !c.state.Paused).length;
-        const paused = all.filter((c) => c.state.Paused).length;
-        return { total: all.length, running, paused, stopped: all.length - running - paused };
-      },
-      imageCount: async (ctx) => images.count(ctx),
-      dfImages: async (ctx) => images.diskUsage(ctx),
-      dfContainers: async (ctx) => containers!.listView(ctx, { all: true, limit: 0, size: true, filters: undefined }),
-      dfVolumes: async (ctx) => volumes.diskUsage(ctx),
-      dfBuildCache: async (ctx) => builds!.diskUsage(ctx),
-    },
-  });
-  const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
-  tenants = new TenantService({
-    store,
-    ca,
-    ownsContainers: async (tenant) => (await containers!.list({ tenant, requestId: 'tenancy' })).length > 0,
-    ...(options.usernsBase !== undefined ? { usernsBase: options.usernsBase } : {}),
-  });
-  await tenants.load();
   const tenantEndpoints = addresses.flatMap((a) =>
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
-  const quotas = new QuotaService({
-    sources: quotaUsageSources({ store, volumes, networks, images, system }),
-    quotasOf: (tenant) => tenants!.quotasOf(tenant),
-    defaultMemoryOf: (tenant) => tenants!.policyOf(tenant)?.defaultMemory ?? DEFAULT_POLICY.defaultMemory,
-  });
-  const audit = openAuditLog(dataRoot, options, logger);
-  advisor = new AdvisorService({
-    db: new AdvisorDb(join(dataRoot, 'advisor.db')),
-    records: new AdvisorRecords(store),
-    images: {
-      inspect: (ctx, ref) => images.inspect(ctx, ref),
-      layerPathsOf: (id) => images.layerPathsOf(id),
-      storedConfig: (id) => images.storedConfig(id),
-      allImageIds: async () => (await store.listAllTenants<{ id: string }>('image')).map((r) => r.value.id),
-    },
-    containers: {
-      lookup: (ctx, ref) => containers!.lookup(ctx, ref),
-      listAll: async () => (await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })),
-      upperDir: (id) => join(containers!.containerDir(id), 'upper'),
-      mountRootfs: (id) => rootfs.mount(id),
-    },
-    events,
-    dataRoot,
-    logger,
-  });
-  const services: Services = { containers, containerIo, exec, images, events, system, builds, registry, volumes, networks, tenants, tenantEndpoints, quotas, audit: audit.log, advisor };
-
-  await networks.load();
-  await networking.load();
-  await networks.reconcileBridges();
-  // Volumes first, against the records as they were: mounts of containers that ran stay, and
-  // the exits containers.reconcile then records release the volumes of those that died.
-  await volumes.reconcile();
-  await containers.reconcile();
-  await networking.reconcile(async (tenant, id) => {
-    const record = await containers!.lookup({ tenant, requestId: 'reconcile' }, id).catch(() => undefined);
-    return { exists: record !== undefined, running: record?.state.Running === true, pid: record?.state.Pid ?? 0 };
-  });
-  await registry.reconcile();
-  await builds.reconcile();
-  await health.resume((await store.listAllTenants<ContainerRecord>('container')).map((s) => ({ tenant: s.tenant, record: s.value })));
-  // Images recorded before a crash (or before the advisor existed) are inventoried in the background.
-  await advisor.catchUp();
-  advisor.startPeriodicScan(options.advisorScanIntervalMs ?? 10 * 60_000);
-  const app = await buildDockerApi(services, logger);
-  await app.ready();
+  const engine = await startEngine({ ...options, tenantEndpoints, logger });
   const tcp = addresses.filter((a) => a.kind === 'tcp');
-  const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
-  const listeners = await listenOn(app.server, addresses, tls);
-  events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
-  logger.info({ dataRoot, execRoot, hosts: options.host }, 'berth is up');
+  const tls = tcp.length > 0 ? await engine.ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
+  const listeners = await listenOn(engine.app.server, addresses, tls);
+  logger.info({ dataRoot: engine.dataRoot, execRoot: engine.execRoot, hosts: options.host }, 'berth is up');
+  installProcessGuards(logger);
+  onTermination(logger, async () => {
+    for (const listener of listeners) listener.close();
+    await engine.close();
+  });
+}
 
-  // One stray promise in one session must not end every tenant's API: log it loudly and go on.
-  // (Thrown exceptions still end the process; the state they leave cannot be trusted.)
+/**
+ * One stray promise in one session must not end every tenant's API: log it loudly and go on.
+ * (Thrown exceptions still end the process; the state they leave cannot be trusted.)
+ */
+export function installProcessGuards(logger: ReturnType<typeof createLogger>): void {
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection (a bug): the request it belonged to failed');
   });
+}
 
+/** SIGTERM/SIGINT run `shutdown` once, then the process exits; containers keep running. */
+export function onTermination(logger: ReturnType<typeof createLogger>, shutdown: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down; containers keep running');
-    containers!.shutdown();
-    health.close();
-    for (const listener of listeners) listener.close();
-    await app.close().catch(() => undefined);
-    await advisor!.close().catch(() => undefined);
-    await networking.close().catch((err: unknown) => logger.warn({ err }, 'network cleanup at shutdown failed'));
-    await Promise.resolve(events.close()).catch(() => undefined);
-    audit.close();
-    await audit.log.close().catch(() => undefined);
-    await store.close();
+    await shutdown().catch((err: unknown) => logger.error({ err }, 'shutdown failed'));
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -27,6 +27,7 @@ export function installAuthentication(app: FastifyInstance, tenants: TenantServi
       // The control plane already authenticated this tenant (an agent's engine, via its tunnel).
       const named = request.headers[TENANT_HEADER];
       request.tenant = typeof named === 'string' && named !== '' ? named : OPERATOR_TENANT;
+      await tenants.ensure(request.tenant);
       return;
     }
     if (!(socket instanceof TLSSocket)) return;

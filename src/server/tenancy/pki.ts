@@ -65,10 +65,13 @@ export class CertificateAuthority {
     return new CertificateAuthority(dir, pem);
   }
 
-  /** The listener's certificate for `names` (DNS names and IP addresses), reissued when they change. */
-  async serverIdentity(names: string[]): Promise<ServerIdentity> {
-    const certPath = join(this.dir, 'server-cert.pem');
-    const keyPath = join(this.dir, 'server-key.pem');
+  /**
+   * The listener's certificate for `names` (DNS names and IP addresses), reissued when they
+   * change. `stem` keeps listeners apart (the agents' listener is "agent-listener").
+   */
+  async serverIdentity(names: string[], stem = 'server'): Promise<ServerIdentity> {
+    const certPath = join(this.dir, `${stem}-cert.pem`);
+    const keyPath = join(this.dir, `${stem}-key.pem`);
     const wanted = [...new Set(names)].sort();
     const current = await readFile(certPath, 'utf8').catch(() => undefined);
     if (current !== undefined && sameNames(current, wanted) && !expiresSoon(current)) {
@@ -88,6 +91,19 @@ export class CertificateAuthority {
   /** A client certificate naming `tenant` (CN) for the Docker API over mutual TLS. */
   async clientCertificate(tenant: string): Promise<IssuedCertificate> {
     return this.issue(`/O=berth-tenant/CN=${tenant}`, ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature']);
+  }
+
+  /**
+   * A host's certificate for the agents' mutual TLS: O=berth-host tells it from a tenant's
+   * (O=berth-tenant), and CN is the host id the control plane gave at join.
+   */
+  async hostCertificate(hostId: string): Promise<IssuedCertificate> {
+    return this.issue(`/O=${HOST_ORGANIZATION}/CN=${hostId}`, ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature']);
+  }
+
+  /** SHA-256 of the CA certificate (DER), lower-case hex: what a join token pins. */
+  get fingerprint(): string {
+    return caFingerprint(this.caPem);
   }
 
   private async issue(subject: string, extensions: string[]): Promise<IssuedCertificate> {
@@ -113,6 +129,13 @@ export class CertificateAuthority {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** The subject organisation of host certificates. */
+export const HOST_ORGANIZATION = 'berth-host';
+
+export function caFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
 /** Serial numbers compare as upper-case hex without leading zeros, whoever printed them. */

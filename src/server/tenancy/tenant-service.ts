@@ -112,6 +112,7 @@ export class TenantService {
   private readonly credentials = new Map<string, Stored<CredentialRecord>>();
   private readonly usernsBase: number;
   private rangesTop: Stored<RangesTop> | undefined;
+  private ensuring: Promise<void> = Promise.resolve();
 
   constructor(options: TenantServiceOptions) {
     this.usernsBase = options.usernsBase ?? DEFAULT_USERNS_BASE;
@@ -178,6 +179,21 @@ export class TenantService {
     });
     this.tenants.set(name, record);
     return this.view(record);
+  }
+
+  /**
+   * Makes a tenant the control plane vouches for known here (an agent's engine, for a request
+   * that came through its tunnel): created with its own user-namespace range on this host the
+   * first time it is named, as it is.
+   */
+  async ensure(name: string): Promise<void> {
+    if (name === OPERATOR_TENANT || this.tenants.has(name)) return;
+    // One at a time: creations allocate ID ranges from one stored top.
+    const pending = this.ensuring.then(async () => {
+      if (!this.tenants.has(name)) await this.create(name);
+    });
+    this.ensuring = pending.catch(() => undefined);
+    await pending;
   }
 
   list(): TenantView[] {

@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { createLogger } from '../common/logging.js';
+import { invalidArgument } from '../common/errors.js';
+import { listenOn, parseListenAddress } from './listen.js';
+import { startEngine, type EngineOptions } from './engine.js';
+import { installProcessGuards, onTermination } from './up.js';
+import { loadIdentity, saveIdentity } from '../agent/connect/identity.js';
+import { joinCluster } from '../agent/connect/join.js';
+import { AgentTunnel } from '../agent/connect/tunnel.js';
+import { measureCapacity } from '../agent/connect/host-status.js';
+import { readBuildInfo } from '../server/system/build-info.js';
+import type { HostStatus } from '../common/agent-protocol.js';
+
+export interface AgentOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'logger'> {
+  /** The control plane's agent listener, HOST:PORT. */
+  server: string;
+  /** Needed on the first start only; afterwards the identity in the data root is used. */
+  joinToken?: string;
+  name?: string;
+  /** Where tenants reach this host's published ports; default: our end of the connection. */
+  advertiseAddress?: string;
+  label?: string[];
+  /** Optional unix sockets for the operator on this host (never TCP: tenants come via the server). */
+  host?: string[];
+  heartbeatMs?: number;
+}
+
+/** k=v flags into labels; a flag without '=' is refused, as docker's --label would be. */
+export function parseLabels(flags: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw invalidArgument(`invalid --label ${flag}: use key=value`);
+    labels[flag.slice(0, eq)] = flag.slice(eq + 1);
+  }
+  return labels;
+}
+
+/**
+ * `berth agent`: the single-host engine, served to the control plane through the tunnel the
+ * agent dials (docs/cluster.md). The first start joins with the token; later starts reconnect
+ * as the same host with the identity kept in the data root.
+ */
+export async function runAgent(options: AgentOptions): Promise<void> {
+  const logger = createLogger('berth-agent');
+  const name = options.name ?? hostname();
+  const labels = parseLabels(options.label ?? []);
+  const sockets = (options.host ?? []).map(parseListenAddress);
+  if (sockets.some((a) => a.kind !== 'unix')) throw invalidArgument('berth agent serves the Docker API on unix sockets only: tenants reach it through the control plane');
+
+  let identity = await loadIdentity(options.dataRoot);
+  if (!identity) {
+    if (!options.joinToken) throw invalidArgument('this agent has not joined a cluster yet: pass --join-token (from `berth host join-token` on the control plane)');
+    identity = await joinCluster({ server: options.server, token: options.joinToken, name, address: options.advertiseAddress ?? '', labels });
+    await saveIdentity(options.dataRoot, identity);
+    logger.info({ hostId: identity.hostId, server: options.server }, 'joined the cluster');
+  } else if (identity.server !== options.server) {
+    identity = { ...identity, server: options.server };
+    await saveIdentity(options.dataRoot, identity);
+  }
+
+  const engine = await startEngine({ ...options, logger });
+  const engineVersion = readBuildInfo().version;
+  const status = async (link: { localAddress: string }): Promise<HostStatus> => {
+    const [capacity, images, containers] = await Promise.all([
+      measureCapacity(engine.dataRoot),
+      engine.store.listAllTenants<{ id: string }>('image'),
+      engine.store.listAllTenants<unknown>('container'),
+    ]);
+    return {
+      name,
+      address: options.advertiseAddress ?? link.localAddress,
+      labels,
+      capacity,
+      imageIds: [...new Set(images.map((i) => i.value.id))],
+      containerCount: containers.length,
+      engineVersion,
+    };
+  };
+  const listeners = await listenOn(engine.app.server, sockets);
+  installProcessGuards(logger);
+  const shutdown = async (): Promise<void> => {
+    await tunnel.close();
+    for (const listener of listeners) listener.close();
+    await engine.close();
+  };
+  const tunnel = new AgentTunnel({
+    identity,
+    engine: engine.app.server,
+    status,
+    heartbeatMs: options.heartbeatMs ?? 1000,
+    logger,
+    onRefused: (reason) => {
+      process.stderr.write(`berth agent: the control plane refused this host: ${reason}\n`);
+      void shutdown().finally(() => process.exit(3));
+    },
+  });
+  tunnel.start();
+  logger.info({ hostId: identity.hostId, name, server: options.server, dataRoot: engine.dataRoot }, 'berth agent is up');
+  onTermination(logger, shutdown);
+}

@@ -1,0 +1,129 @@
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { StreamConnection } from '../../../common/stream-connection.js';
+import { unavailable } from '../../../common/errors.js';
+import type { Logger } from '../../../common/logging.js';
+import { HEARTBEAT_PATH, REFUSAL_PREFIX, SESSION_WINDOW, STREAM_WINDOW, TUNNEL_PATH, type HostStatus } from '../../../common/agent-protocol.js';
+
+/**
+ * The control plane's side of each connected agent: one HTTP/2 client session over the TLS
+ * socket the agent opened. At most one session per host; a newer one (the agent reconnected)
+ * replaces the older. Heartbeats arrive on one long stream the control plane opens.
+ */
+export class HostSessions {
+  private readonly sessions = new Map<string, ClientHttp2Session>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly onHeartbeat: (hostId: string, status: HostStatus) => void,
+  ) {}
+
+  /** Starts HTTP/2 on an authenticated agent socket and follows its heartbeats. */
+  attach(hostId: string, socket: TLSSocket): void {
+    const session = connect(`https://${hostId}.host.berth`, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
+    session.on('error', (err) => this.logger.debug({ hostId, err }, 'agent session error'));
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
+    const previous = this.sessions.get(hostId);
+    this.sessions.set(hostId, session);
+    if (previous && !previous.destroyed) previous.destroy();
+    session.once('close', () => {
+      if (this.sessions.get(hostId) === session) this.sessions.delete(hostId);
+    });
+    this.followHeartbeats(hostId, session);
+  }
+
+  /** Starts HTTP/2 only to tell the agent why it is refused (GOAWAY debug data), then closes. */
+  refuse(socket: TLSSocket, reason: string): void {
+    const session = connect('https://refused.host.berth', { createConnection: () => socket });
+    session.on('error', () => undefined);
+    session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
+    setTimeout(() => session.destroy(), 200).unref();
+  }
+
+  /** Ends a host's session, telling the agent why (e.g. it was removed). */
+  disconnect(hostId: string, reason: string): void {
+    const session = this.sessions.get(hostId);
+    if (!session) return;
+    this.sessions.delete(hostId);
+    if (!session.destroyed) {
+      session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
+      setTimeout(() => session.destroy(), 200).unref();
+    }
+  }
+
+  /** Drops a host's session without a word (it went silent; the agent will dial again). */
+  drop(hostId: string): void {
+    const session = this.sessions.get(hostId);
+    this.sessions.delete(hostId);
+    session?.destroy();
+  }
+
+  connected(hostId: string): boolean {
+    const session = this.sessions.get(hostId);
+    return session !== undefined && !session.closed && !session.destroyed;
+  }
+
+  async openStream(hostId: string, hostName: string): Promise<Duplex> {
+    const session = this.sessions.get(hostId);
+    if (!session || session.closed || session.destroyed) throw unavailable(`host ${hostName} is not connected`);
+    const stream = session.request({ ':method': 'POST', ':path': TUNNEL_PATH });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        done();
+        reject(unavailable(`host ${hostName} refused a stream`, err));
+      };
+      const onClose = (): void => {
+        done();
+        reject(unavailable(`host ${hostName} closed the stream`));
+      };
+      const onResponse = (headers: Record<string, unknown>): void => {
+        done();
+        if (headers[':status'] === 200) resolve();
+        else {
+          stream.destroy();
+          reject(unavailable(`host ${hostName} answered the tunnel with status ${String(headers[':status'])}`));
+        }
+      };
+      const done = (): void => {
+        stream.off('error', onError);
+        stream.off('close', onClose);
+        stream.off('response', onResponse);
+      };
+      stream.on('error', onError);
+      stream.on('close', onClose);
+      stream.on('response', onResponse);
+    });
+    return new StreamConnection(stream);
+  }
+
+  closeAll(): void {
+    for (const session of this.sessions.values()) session.destroy();
+    this.sessions.clear();
+  }
+
+  private followHeartbeats(hostId: string, session: ClientHttp2Session): void {
+    const stream: ClientHttp2Stream = session.request({ ':method': 'GET', ':path': HEARTBEAT_PATH }, { endStream: true });
+    stream.setEncoding('utf8');
+    let pending = '';
+    stream.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        try {
+          this.onHeartbeat(hostId, JSON.parse(line) as HostStatus);
+        } catch (err) {
+          this.logger.warn({ hostId, err }, 'unreadable heartbeat');
+        }
+      }
+      if (pending.length > 1 << 20) session.destroy();
+    });
+    stream.on('error', () => undefined);
+    // Without heartbeats the session is of no use: end it, the agent dials again.
+    stream.once('close', () => {
+      if (!session.destroyed) session.destroy();
+    });
+  }
+}
