@@ -18,24 +18,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import { OPERATOR_TENANT } from '../../src/common/context.js';
 import { unavailable } from '../../src/common/errors.js';
-import { createLogger } from '../../src/common/logging.js';
 import type { AgentHub, ClusterHost, HostEvent } from '../../src/server/cluster/agent-hub.js';
 import type { FrontDeps } from '../../src/server/cluster/front/deps.js';
-import { registerEventRoutes } from '../../src/server/cluster/front/events.js';
-import { registerImageRoutes } from '../../src/server/cluster/front/images.js';
-import { registerNetworkRoutes } from '../../src/server/cluster/front/networks.js';
-import { HostProxy } from '../../src/server/cluster/front/proxy.js';
-import { registerVolumeRoutes, volumeHostOf } from '../../src/server/cluster/front/volumes.js';
-import { PlacementRegistry } from '../../src/server/cluster/placements.js';
-import { createDockerApp } from '../../src/server/docker-api/server.js';
-import { Scheduler } from '../../src/server/scheduler/scheduler.js';
-import { SqliteStore } from '../../src/server/store/sqlite/sqlite-store.js';
-import type { TenantService } from '../../src/server/tenancy/tenant-service.js';
 import { startBerth, type BerthInstance } from './berth-harness.js';
 import { removeTree } from './cleanup.js';
+import { serveResourceFront, type ResourceFront } from './resource-front.js';
 
 class SocketHub extends EventEmitter implements AgentHub {
   readonly byId = new Map<string, { host: ClusterHost; socket: string }>();
@@ -81,11 +69,9 @@ export interface FrontOverEngines {
 export async function startFrontOverEngines(count: number): Promise<FrontOverEngines> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-front-'));
   const engines: BerthInstance[] = [];
-  let app: FastifyInstance | undefined;
-  let store: SqliteStore | undefined;
+  let front: ResourceFront | undefined;
   const stop = async (): Promise<void> => {
-    await app?.close().catch(() => undefined);
-    await store?.close().catch(() => undefined);
+    await front?.close();
     await Promise.all(engines.map((engine) => engine.stop()));
     await removeTree(dir);
   };
@@ -110,44 +96,17 @@ export async function startFrontOverEngines(count: number): Promise<FrontOverEng
         },
       });
     });
-    const logger = createLogger('front-test');
-    logger.level = process.env.BERTH_LOG_LEVEL ?? 'warn';
-    store = new SqliteStore(join(dir, 'front.db'));
-    const proxy = new HostProxy(hub, logger);
-    const deps: FrontDeps = {
-      hub,
-      store,
-      scheduler: new Scheduler(),
-      // The image, network, volume and event routes never consult tenants (admission is the
-      // container routes' job); every call here is the operator's.
-      tenants: {} as TenantService,
-      logger,
-      placements: new PlacementRegistry(store),
-      forward: (request, reply, hostId, options) => proxy.forward(request, reply, hostId, options),
-      hosts: proxy,
-    };
-    deps.volumeHostOf = (ctx, name) => volumeHostOf(deps, ctx, name);
-    app = createDockerApp(logger);
-    app.decorateRequest('tenant', OPERATOR_TENANT);
-    const front = app;
-    await front.register(async (scope) => {
-      await registerImageRoutes(scope, deps);
-      await registerNetworkRoutes(scope, deps);
-      await registerVolumeRoutes(scope, deps);
-      await registerEventRoutes(scope, deps);
-    });
-    const socket = join(dir, 'front.sock');
-    await front.listen({ path: socket });
+    front = await serveResourceFront({ hub, dir });
     return {
       engines,
       hostIds: [...hub.byId.keys()],
-      env: { ...engines[0]!.env, DOCKER_HOST: `unix://${socket}` },
+      env: { ...engines[0]!.env, DOCKER_HOST: front.dockerHost },
       setHostState(hostId, state) {
         const entry = hub.byId.get(hostId)!;
         entry.host = { ...entry.host, state };
         hub.emit(state === 'up' ? 'host-up' : 'host-down', entry.host);
       },
-      deps,
+      deps: front.deps,
       stop,
     };
   } catch (err) {
