@@ -7,11 +7,11 @@
  * `docker run` are in images-networks-volumes.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { RequestContext } from '../../../src/common/context.js';
+import { operatorContext, type RequestContext } from '../../../src/common/context.js';
 import { ensureImageOnHost } from '../../../src/server/cluster/front/image-transfer.js';
 import { volumeHostOf } from '../../../src/server/cluster/front/volumes.js';
 import { startCluster, type Cluster } from '../../support/cluster-harness.js';
@@ -19,27 +19,42 @@ import { pollFor, removeTree } from '../../support/cleanup.js';
 import { docker, dockerEnv, dockerOk } from '../../support/docker-cli.js';
 import { serveResourceFront, type ResourceFront } from '../../support/resource-front.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../../support/test-images.js';
+import { startLabRelay, type LabRelay } from '../../support/lab-relay.js';
+import { startRegistry, type RegistryInstance } from '../../support/registry-harness.js';
 
 const TENANT = 'netz';
 const ctx: RequestContext = { tenant: TENANT, requestId: 'test' };
 let cluster: Cluster;
 let front: ResourceFront;
 let env: NodeJS.ProcessEnv;
+/** The operator's front: agents refuse a tenant's private-address registry (the relay's). */
+let operatorFront: ResourceFront;
+let operatorEnv: NodeJS.ProcessEnv;
 let dir: string;
+let registry: RegistryInstance;
+let relay: LabRelay;
 const hostIds: Record<string, string> = {};
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-cl-res-'));
-  cluster = await startCluster({ controlPlane: 'in-process' });
-  for (const name of ['res-a', 'res-b']) await cluster.startAgent({ name });
+  [cluster, registry] = await Promise.all([startCluster({ controlPlane: 'in-process' }), startRegistry()]);
+  // The agents reach the loopback registry through the lab bridge, as a plain-HTTP registry.
+  relay = await startLabRelay(cluster.gateway, Number(registry.host.split(':')[1]));
+  for (const name of ['res-a', 'res-b']) await cluster.startAgent({ name, extraArgs: ['--insecure-registry', relay.address] });
   for (const host of await cluster.hosts()) hostIds[host.Name] = host.ID;
   front = await serveResourceFront({ hub: cluster.hub!, dir, tenant: TENANT });
   env = dockerEnv(front.dockerHost, dir);
+  await mkdir(join(dir, 'operator'));
+  operatorFront = await serveResourceFront({ hub: cluster.hub!, dir: join(dir, 'operator') });
+  operatorEnv = dockerEnv(operatorFront.dockerHost, join(dir, 'operator'));
 });
 
 after(async () => {
   await front?.close();
+  await operatorFront?.close();
+  await relay?.close();
   await cluster?.stop();
+  await registry?.stop();
   if (dir) await removeTree(dir);
 });
 
@@ -61,7 +76,7 @@ test('a network is made on every host with one id and one subnet, also on a host
   assert.match(again.stderr, /network with name shopnet already exists/);
 
   // A host that joins later gets it when it comes up.
-  await cluster.startAgent({ name: 'res-late' });
+  await cluster.startAgent({ name: 'res-late', extraArgs: ['--insecure-registry', relay.address] });
   const late = (await cluster.hosts()).find((host) => host.Name === 'res-late')!;
   hostIds['res-late'] = late.ID;
   const onLate = await pollFor('the network on the late host', async () => networkOn(late.ID, id).catch(() => undefined), 20_000);
@@ -106,6 +121,33 @@ test('an image loaded on one host is relayed through the control plane to anothe
   assert.equal(new Set(ids.filter((id) => id !== undefined)).size, 1, 'the same image id everywhere it is held');
   const listed = await dockerOk(env, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
   assert.deepEqual(listed.trim().split('\n'), [BUSYBOX_IMAGE]);
+});
+
+test('a pull lands where the repository is; a host lacking the image pulls it by digest from the registry', async () => {
+  // As the operator: an agent refuses a tenant's registry on a private address (the relay's),
+  // and tenant policies set at the control plane do not reach agents yet.
+  const operatorCtx = operatorContext('test');
+  await dockerOk(operatorEnv, ['load', '-i', await busyboxImageTar()]);
+  const pushed = `${relay.address}/shop/busybox:v1`;
+  await dockerOk(operatorEnv, ['tag', BUSYBOX_IMAGE, pushed]);
+  await dockerOk(operatorEnv, ['push', pushed]);
+  // Forget it everywhere, then pull it through the front: one host gets it.
+  await dockerOk(operatorEnv, ['rmi', pushed, BUSYBOX_IMAGE]);
+  assert.equal((await dockerOk(operatorEnv, ['images', '-q'])).trim(), '');
+  await dockerOk(operatorEnv, ['pull', pushed]);
+  const holds = async (hostId: string): Promise<boolean> =>
+    operatorFront.deps.hosts.json(operatorCtx, hostId, { method: 'GET', path: `/images/${pushed}/json` }).then(() => true, () => false);
+  const held = await Promise.all(Object.values(hostIds).map(holds));
+  assert.equal(held.filter(Boolean).length, 1, 'a pull goes to one host');
+  const lacking = Object.values(hostIds)[held.indexOf(false)]!;
+  const before = registry.blobGets();
+  await ensureImageOnHost(operatorFront.deps, operatorCtx, lacking, pushed);
+  assert.equal(await holds(lacking), true);
+  assert.ok(registry.blobGets() > before, 'fetched from the registry, not relayed');
+  // Pulled again (onto a holder of the repository): still one line in the list.
+  await dockerOk(operatorEnv, ['pull', pushed]);
+  const listed = await dockerOk(operatorEnv, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.deepEqual(listed.trim().split('\n'), [pushed], 'held by two hosts, listed once');
 });
 
 test('volumes spread across agents and events of several hosts arrive in one stream', async () => {
