@@ -196,7 +196,8 @@ export class NetworkService {
 
   // ---------------------------------------------------------------- API
 
-  async create(ctx: RequestContext, body: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {
+  /** `chosen.id`: the id the cluster's control plane chose (the same network on every host). */
+  async create(ctx: RequestContext, body: Record<string, unknown>, chosen: { id?: string } = {}): Promise<{ Id: string; Warning: string }> {
     await this.ensurePredefined(ctx);
     const name = typeof body.Name === 'string' ? body.Name : '';
     if (name === '') throw invalidArgument('network name is required');
@@ -219,7 +220,7 @@ export class NetworkService {
       if ((await this.store.list<NetworkRecord>(ctx, NETWORK_KIND)).some((s) => s.name === name)) {
         throw conflict(`network with name ${name} already exists`);
       }
-      const id = newId();
+      const id = chosen.id ?? newId();
       const taken = this.bridgeNetworks().map((n) => parseCidr(n.ipam.Config[0]!.Subnet)!);
       let pool;
       if (configs[0]) {
