@@ -336,10 +336,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         await exited;
       }
     };
-    const waitUp = async (): Promise<void> => {
+    /** Up with a heartbeat after `since`: one that came through this process's connection. */
+    const waitUp = async (since = 0): Promise<void> => {
       await pollFor(`agent ${name} up`, async () => {
         if (!alive()) throw new Error(`agent ${name} exited:\n${log.slice(-4000)}`);
-        return (await hosts()).find((h) => h.Name === name && h.State === 'up');
+        return (await hosts()).find((h) => h.Name === name && h.State === 'up' && h.LastSeen !== null && Date.parse(h.LastSeen) > since);
       });
     };
 
@@ -358,8 +359,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       kill: (signal: NodeJS.Signals = 'SIGKILL') => terminate(signal),
       restart: async (restartOptions: { waitUp?: boolean } = {}) => {
         await terminate('SIGTERM');
+        const since = Date.now();
         spawnAgent();
-        if (restartOptions.waitUp ?? true) await waitUp();
+        if (restartOptions.waitUp ?? true) await waitUp(since);
       },
       deleteNamespace: async () => {
         if (!namespaceExists) return;
