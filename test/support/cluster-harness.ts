@@ -192,7 +192,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
     await inProcess?.stop().catch(() => undefined);
     await run('ip', ['link', 'del', bridge]);
-    if (mode === 'berth-server') await cleanupBerthRoots(serverDir, join(serverDir, 'data'), join(serverDir, 'exec')).catch(() => undefined);
     await removeTree(baseDir);
   };
   const unregister = stopOnSignal(stop);
@@ -223,7 +222,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await startInProcess(0);
     } else {
       await mkdir(join(serverDir, 'data'), { recursive: true });
-      await mkdir(join(serverDir, 'exec'), { recursive: true });
       tenantPort = await freePort();
       const agentPort = await freePort();
       agentAddress = `${gateway}:${agentPort}`;
@@ -248,7 +246,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   async function spawnServer(): Promise<void> {
       const args = [
-        BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'), '--exec-root', join(serverDir, 'exec'),
+        BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'),
         '-H', `unix://${socket}`, '-H', `tcp://127.0.0.1:${tenantPort}`,
         '--agent-listen', `tcp://${agentAddress}`, '--host-down-timeout', String(downTimeoutMs),
       ];
