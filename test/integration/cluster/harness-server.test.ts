@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from '../../support/cluster-harness.js';
@@ -36,9 +37,23 @@ describe('cluster harness with berth server', { skip: haveServer ? false : 'this
   test('a tenant made with createTenantClient runs a container on a labelled host with the docker CLI', async () => {
     const env = await cluster.createTenantClient('acme');
     await dockerOk(env, ['load', '-i', await busyboxImageTar()], { timeoutMs: 120_000 });
-    const out = await dockerOk(env, ['run', '--rm', '-e', 'constraint:region==west', BUSYBOX_IMAGE, 'echo', 'hello from west']);
-    assert.match(out, /hello from west/);
-    const ps = await docker(env, ['ps', '-a']);
+    await dockerOk(env, ['create', '--name', 'greeter', '-e', 'constraint:region==west', BUSYBOX_IMAGE, 'echo', 'hello from west']);
+    await dockerOk(env, ['start', 'greeter']);
+    assert.equal((await dockerOk(env, ['wait', 'greeter'])).trim(), '0');
+    assert.match(await dockerOk(env, ['logs', 'greeter']), /hello from west/);
+    // The container ran on the host the constraint named, and only there.
+    const west = cluster.agents.find((a) => a.name === 'west')!;
+    const east = cluster.agents.find((a) => a.name === 'east')!;
+    const ps = await docker(env, ['ps', '-a', '--format', '{{.Names}}']);
     assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, /greeter/);
+    const onWest = await west.inNamespace(['true']);
+    assert.equal(onWest.code, 0);
+    assert.ok((await containerDirs(west.dataRoot)).length === 1, 'one container on west');
+    assert.equal((await containerDirs(east.dataRoot)).length, 0, 'none on east');
   });
 });
+
+async function containerDirs(dataRoot: string): Promise<string[]> {
+  return (await readdir(join(dataRoot, 'containers')).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n));
+}
