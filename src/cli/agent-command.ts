@@ -24,6 +24,13 @@ export function agentCommand(): Command {
     .option('--bip <cidr>', 'gateway address and prefix of the default bridge network')
     .option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)')
     .option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port]')
+    .addOption(
+      new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges on this host (default 1048576)").argParser((v) => {
+        const n = Number(v);
+        if (!Number.isSafeInteger(n) || n < 65536 || n > 2 ** 32 - 2 * 65536) throw new InvalidArgumentError(`${v} is not a uid between 65536 and 2^32-131072`);
+        return n;
+      }),
+    )
     .addOption(new Option('--insecure-registry <registry...>', 'registry reached without verified TLS (repeatable)').default([]))
     .action(
       async (options: {
@@ -40,6 +47,7 @@ export function agentCommand(): Command {
         defaultAddressPool?: string[];
         dnsUpstream?: string[];
         insecureRegistry: string[];
+        usernsBase?: number;
       }) => {
         const { heartbeatInterval, ...rest } = options;
         try {

@@ -12,6 +12,7 @@ function wholeNumber(text: string): number {
 }
 import { advisorCommand } from './advisor-commands.js';
 import { agentCommand } from './agent-command.js';
+import { serverCommand } from './server-command.js';
 import { hostCommand } from './host-commands.js';
 
 const program = new Command();
@@ -87,6 +88,7 @@ program.addCommand(auditCommand());
 program.addCommand(imageCommand());
 program.addCommand(advisorCommand());
 program.addCommand(agentCommand());
+program.addCommand(serverCommand());
 program.addCommand(hostCommand());
 
 await program.parseAsync(process.argv);

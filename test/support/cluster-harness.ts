@@ -305,6 +305,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         '--server', agentAddress, '--join-token', token, '--name', name,
         '--data-root', dataRoot, '--exec-root', execRoot,
         '--heartbeat-interval', String(agentOptions.heartbeatMs ?? 250),
+        // Hosts of one machine must not hand tenants the same host uids (real hosts may).
+        '--userns-base', String(2 ** 24 + hostNumber * 2 ** 24),
         ...Object.entries(agentOptions.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
         ...(agentOptions.extraArgs ?? []),
       ];

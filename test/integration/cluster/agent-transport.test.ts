@@ -12,9 +12,16 @@ import { BUSYBOX_IMAGE, busyboxImageTar } from '../../support/test-images.js';
 describe('cluster: agents join and carry the Docker API', () => {
   let cluster: Cluster;
   let first: ClusterAgent;
+  const drained: string[] = [];
 
   before(async () => {
-    cluster = await startCluster({ controlPlane: 'in-process', downTimeoutMs: 2000 });
+    cluster = await startCluster({
+      controlPlane: 'in-process',
+      downTimeoutMs: 2000,
+      onDrain: async (host) => {
+        drained.push(`${host.name}:${host.cordoned ? 'cordoned' : 'open'}`);
+      },
+    });
     first = await cluster.startAgent({ name: 'alpha', labels: { region: 'eu', disk: 'ssd' } });
   });
   after(async () => {
@@ -76,5 +83,16 @@ describe('cluster: agents join and carry the Docker API', () => {
     assert.equal(waited.status, 200, waited.body);
     assert.equal((JSON.parse(waited.body) as { StatusCode: number }).StatusCode, 0);
     assert.equal((await tunnelRequest(cluster.hub!, hostId, 'DELETE', `/containers/${id}`, { tenant: 'acme' })).status, 204);
+  });
+
+  test('cordon, uncordon and drain: drain cordons first, then hands the host to the mover', async () => {
+    await cluster.berthOk(['host', 'cordon', 'alpha']);
+    assert.match(await cluster.berthOk(['host', 'ls']), /alpha\s+up\s+yes/);
+    assert.equal(cluster.hub!.host('alpha')!.cordoned, true);
+    await cluster.berthOk(['host', 'uncordon', 'alpha']);
+    assert.equal(cluster.hub!.host('alpha')!.cordoned, false);
+    assert.equal(await cluster.berthOk(['host', 'drain', 'alpha']), 'alpha\n');
+    assert.deepEqual(drained, ['alpha:cordoned']);
+    assert.equal(cluster.hub!.host('alpha')!.cordoned, true);
   });
 });

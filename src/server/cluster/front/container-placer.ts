@@ -7,8 +7,15 @@ import type { FrontDeps } from './deps.js';
 import { namedVolumesOf, placementRequestOf, restartPolicyOf } from './placement-request.js';
 import { engineError, readAll } from './proxy.js';
 
-/** Makes sure a host holds an image before a container of it is created there (B2's image transfer). */
-export type EnsureImage = (ctx: RequestContext, hostId: string, imageRef: string) => Promise<void>;
+/** What the placer asks of the image and volume side of the front (front/image-transfer.ts, front/volumes.ts). */
+export interface PlacerHooks {
+  /** Makes sure a host holds an image before a container of it is created there. */
+  ensureImage(ctx: RequestContext, hostId: string, imageRef: string): Promise<void>;
+  /** The image id a tenant's reference names on some host (image locality), if any host has it. */
+  imageIdOf?(ctx: RequestContext, imageRef: string): Promise<string | undefined>;
+  /** Told after the host created the container (e.g. to record the volumes it made there). */
+  created?(ctx: RequestContext, hostId: string, id: string): Promise<void>;
+}
 
 export interface CreateInput {
   id: string;
@@ -42,13 +49,15 @@ export interface EngineAnswer {
 export class ContainerPlacer {
   constructor(
     private readonly deps: FrontDeps,
-    private readonly ensureImage: EnsureImage,
+    private readonly hooks: PlacerHooks,
   ) {}
 
   async create(ctx: RequestContext, input: CreateInput): Promise<EngineAnswer> {
     const pinned = await this.volumeHosts(ctx, input.body);
     const request = placementRequestOf(ctx.tenant, input.id, input.name, input.body, pinned);
-    const claim = this.deps.scheduler.place(request);
+    // Hosts report image ids, not tenants' names: locality needs the id the name stands for.
+    const imageId = await this.hooks.imageIdOf?.(ctx, request.image);
+    const claim = this.deps.scheduler.place(imageId ? { ...request, image: imageId } : request);
     let recorded = false;
     try {
       await this.deps.placements.create(ctx, input.id, {
@@ -69,6 +78,7 @@ export class ContainerPlacer {
       if (answer.status >= 300) throw answer;
       await this.deps.placements.update(ctx, input.id, (value) => ({ ...value, phase: 'created' }));
       claim.confirm();
+      await this.hooks.created?.(ctx, claim.hostId, input.id).catch((err: unknown) => this.deps.logger.warn({ err, id: input.id }, 'after-create bookkeeping failed'));
       return answer;
     } catch (err) {
       claim.release();
@@ -131,6 +141,7 @@ export class ContainerPlacer {
         apiVersion: value.apiVersion ?? '1.47',
       });
       if (answer.status >= 300) throw engineError(answer.status, answer.body);
+      await this.hooks.created?.(ctx, hostId, id).catch((err: unknown) => this.deps.logger.warn({ err, id }, 'after-create bookkeeping failed'));
     }
     if (value.startAfterMove) {
       const started = await this.deps.hosts.request(ctx, hostId, { method: 'POST', path: `/containers/${id}/start` });
@@ -168,7 +179,7 @@ export class ContainerPlacer {
   }
 
   private async createOnHost(ctx: RequestContext, hostId: string, input: CreateInput): Promise<EngineAnswer> {
-    await this.ensureImage(ctx, hostId, String(input.body.Image));
+    await this.hooks.ensureImage(ctx, hostId, String(input.body.Image));
     const query = new URLSearchParams(input.query);
     query.set('name', input.name);
     const response = await this.deps.hosts.request(ctx, hostId, {

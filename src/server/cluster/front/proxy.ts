@@ -146,7 +146,8 @@ export class HostProxy implements HostClient {
       const req = httpRequest({
         method,
         path,
-        headers: outgoing,
+        headers: { connection: 'close', ...outgoing },
+        // No agent: with one, node would ignore createConnection and dial on its own.
         createConnection: () => stream as never,
       });
       let settled = false;

@@ -1,0 +1,44 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BerthError } from '../common/errors.js';
+import { runServer } from './server.js';
+
+function milliseconds(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !(value >= 100)) throw new InvalidArgumentError('expected milliseconds, 100 or more');
+  return value;
+}
+
+/** `berth server ...`: the control plane of a cluster of agents. */
+export function serverCommand(): Command {
+  return new Command('server')
+    .description('run the control plane of a cluster: one Docker API for tenants over every host whose agent joined (berth agent)')
+    .addOption(new Option('--data-root <dir>', 'root of the control plane\'s state (database, CA)').default('/var/lib/berth-server'))
+    .addOption(new Option('--exec-root <dir>', 'accepted for symmetry with berth up; the control plane runs no containers and keeps no runtime state').hideHelp())
+    .addOption(
+      new Option('-H, --host <address...>', "Docker API address (repeatable): unix:///path.sock (the operator), tcp://host:port (tenants, mutual TLS)").default([
+        'unix:///var/run/berth-server.sock',
+      ]),
+    )
+    .requiredOption('--agent-listen <address>', 'tcp://IP:PORT where agents dial in (mutual TLS)')
+    .addOption(new Option('--host-down-timeout <ms>', 'a host without heartbeats for this long is down and its restart-policy containers move').argParser(milliseconds).default(5000))
+    .addOption(new Option('--placement-strategy <strategy>', 'how hosts are chosen: spread (balance) or binpack (fill)').choices(['spread', 'binpack']).default('spread'))
+    .addOption(new Option('--tls-san <name...>', 'extra DNS names or IP addresses for the TLS certificates of the listeners').default([]))
+    .action(
+      async (options: { dataRoot: string; host: string[]; agentListen: string; hostDownTimeout: number; placementStrategy: 'spread' | 'binpack'; tlsSan: string[] }) => {
+        try {
+          await runServer({
+            dataRoot: options.dataRoot,
+            host: options.host,
+            agentListen: options.agentListen,
+            hostDownTimeoutMs: options.hostDownTimeout,
+            placementStrategy: options.placementStrategy,
+            tlsSan: options.tlsSan,
+          });
+        } catch (err) {
+          if (!(err instanceof BerthError)) throw err;
+          process.stderr.write(`berth server: ${err.message}\n`);
+          process.exit(1);
+        }
+      },
+    );
+}
