@@ -23,7 +23,18 @@
  *       tar reads and writes a tenant's files with the ids the image gives them. Exits with
  *       CMD's status.
  *
- * All three create the user namespace the same way: a child unshares it and waits while this
+ *   berth-userns net-new NETNS_FILE [VETH...]
+ *   berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]
+ *   berth-userns net-plug NETNS_FILE VETH...
+ *       Attach a container to its networks in this one process (rtnetlink, veth-netlink.c):
+ *       net-new makes a network namespace and pins it on the (existing, empty) file;
+ *       net-new-userns makes it owned by a new user namespace of the range, as netns does;
+ *       both bring lo up. net-plug enters a pinned namespace (network connect of a running
+ *       container). Each VETH is six arguments: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN
+ *       GATEWAY|-; the pair is made, addressed, routed, and its host end put on the bridge.
+ *       On failure no pair of this call is left; the namespace files are the caller's.
+ *
+ * The user namespace is created the same way everywhere: a child unshares it and waits while this
  * (host root) process writes its uid_map/gid_map, then the namespace is used through
  * /proc/CHILD/ns/user and the child exits (for run: becomes CMD). Exit status 1 with a
  * message on any failure.
@@ -42,6 +53,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/mount.h>
+
+#include "veth-netlink.h"
 
 static void die(const char *what) {
   fprintf(stderr, "berth-userns: %s: %s\n", what, strerror(errno));
@@ -159,6 +172,62 @@ static int cmd_netns(unsigned long base, unsigned long count, const char *userns
   return 1;
 }
 
+#define MAX_VETHS 64
+
+/*
+ * Plugs the VETH arguments into the namespace this process is in now; `host` and `host_ns`
+ * were opened in the host's namespace before leaving it.
+ */
+static int plug_here(int host, int host_ns, int lo_up, int argc, char **argv) {
+  struct veth_spec specs[MAX_VETHS];
+  int count = veth_parse_specs(argc, argv, specs, MAX_VETHS);
+  if (count < 0) return 2;
+  int inner = veth_rtnl_open();
+  if (inner < 0) die("netlink socket in the container's namespace");
+  return veth_plug_all(host, host_ns, inner, lo_up, specs, count) < 0 ? 1 : 0;
+}
+
+/* A netlink socket and a namespace fd of the host's network namespace, before leaving it. */
+static void open_host(int *host, int *host_ns) {
+  *host = veth_rtnl_open();
+  if (*host < 0) die("netlink socket");
+  *host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (*host_ns < 0) die("/proc/self/ns/net");
+}
+
+static int cmd_net_new(const char *netns_file, int argc, char **argv) {
+  int host, host_ns;
+  open_host(&host, &host_ns);
+  if (unshare(CLONE_NEWNET) < 0) die("unshare network namespace");
+  if (mount("/proc/self/ns/net", netns_file, NULL, MS_BIND, NULL) < 0) die("pin network namespace");
+  return plug_here(host, host_ns, 1, argc, argv);
+}
+
+static int cmd_net_new_userns(unsigned long base, unsigned long count, const char *userns_file, const char *netns_file, int argc, char **argv) {
+  int host, host_ns;
+  open_host(&host, &host_ns);
+  pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count, NULL);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+  if (mount(path, userns_file, NULL, MS_BIND, NULL) < 0) die("pin user namespace");
+  snprintf(path, sizeof path, "/proc/%d/ns/net", child);
+  if (mount(path, netns_file, NULL, MS_BIND, NULL) < 0) die("pin network namespace");
+  int netns = open_ns(child, "net");
+  release_child(child);
+  /* Host root in the new network namespace: it can still make links in the host's. */
+  if (setns(netns, CLONE_NEWNET) < 0) die("setns");
+  return plug_here(host, host_ns, 1, argc, argv);
+}
+
+static int cmd_net_plug(const char *netns_file, int argc, char **argv) {
+  int host, host_ns;
+  open_host(&host, &host_ns);
+  int netns = open(netns_file, O_RDONLY | O_CLOEXEC);
+  if (netns < 0) die(netns_file);
+  if (setns(netns, CLONE_NEWNET) < 0) die("setns");
+  return plug_here(host, host_ns, 0, argc, argv);
+}
+
 static int cmd_run(unsigned long base, unsigned long count, char **argv) {
   pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, argv);
   int status = release_child(child);
@@ -172,12 +241,25 @@ int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "netns") == 0) {
     return cmd_netns(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv + 6);
   }
+  if (argc >= 3 && strcmp(argv[1], "net-new") == 0) {
+    return cmd_net_new(argv[2], argc - 3, argv + 3);
+  }
+  if (argc >= 6 && strcmp(argv[1], "net-new-userns") == 0) {
+    return cmd_net_new_userns(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argc - 6, argv + 6);
+  }
+  if (argc >= 3 && strcmp(argv[1], "net-plug") == 0) {
+    return cmd_net_plug(argv[2], argc - 3, argv + 3);
+  }
   if (argc >= 5 && strcmp(argv[1], "run") == 0) {
     return cmd_run(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv + 4);
   }
   fprintf(stderr,
           "usage: berth-userns overlay BASE COUNT LAYER_ROOT TARGET OPTIONS\n"
           "       berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]\n"
-          "       berth-userns run BASE COUNT CMD [ARGS...]\n");
+          "       berth-userns run BASE COUNT CMD [ARGS...]\n"
+          "       berth-userns net-new NETNS_FILE [VETH...]\n"
+          "       berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]\n"
+          "       berth-userns net-plug NETNS_FILE VETH...\n"
+          "         (VETH: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN GATEWAY|-)\n");
   return 2;
 }

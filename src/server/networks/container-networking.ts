@@ -4,7 +4,7 @@ import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
-import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, plugHostEnds, vethInsideCommands, type VethAttachment } from '../../agent/network/links.js';
+import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, type VethAttachment } from '../../agent/network/links.js';
 import { deleteTable, type FirewallModel } from '../../agent/network/firewall.js';
 import type { Store } from '../store/store.js';
 import type { EventPublisher } from '../events/types.js';
@@ -179,9 +179,8 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         addressCidr: `${iface.ip}/${iface.prefixLen}`,
         ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
       }));
-      // Two spawns for any number of networks: namespace and container ends, then host ends.
-      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands), idRange);
-      await plugHostEnds(veths);
+      // One spawn for any number of networks: namespace, both ends of every veth, bridges.
+      await this.host.netns.create(record.id, veths, idRange);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
         sandbox.ports = await this.ports.reserve(record.id, wanted, `${record.name} (${gatewayIface.endpointId})`);
@@ -338,7 +337,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     const sandbox = this.sandboxes.get(containerId);
     const iface = sandbox?.interfaces.find((i) => i.networkId === networkId);
     if (!sandbox || !iface) return;
-    await detachVeth(sandbox.netnsPath, iface.ifName, iface.hostVeth);
+    await detachVeth(iface.hostVeth);
     sandbox.interfaces = sandbox.interfaces.filter((i) => i !== iface);
     await this.store.update<SandboxRecord>(ctx, SANDBOX_KIND, containerId, { value: withoutTenant(sandbox) });
   }
