@@ -34,6 +34,10 @@
  *       GATEWAY|-; the pair is made, addressed, routed, and its host end put on the bridge.
  *       On failure no pair of this call is left; the namespace files are the caller's.
  *
+ *   berth-userns serve
+ *       Runs net-* commands read from stdin, one a line, without a process start each (see
+ *       cmd_serve).
+ *
  * The user namespace is created the same way everywhere: a child unshares it and waits while this
  * (host root) process writes its uid_map/gid_map, then the namespace is used through
  * /proc/CHILD/ns/user and the child exits (for run: becomes CMD). Exit status 1 with a
@@ -49,6 +53,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,7 +239,7 @@ static int cmd_run(unsigned long base, unsigned long count, char **argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   if (argc == 7 && strcmp(argv[1], "overlay") == 0) {
     return cmd_overlay(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv[6]);
   }
@@ -260,6 +265,115 @@ int main(int argc, char **argv) {
           "       berth-userns net-new NETNS_FILE [VETH...]\n"
           "       berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]\n"
           "       berth-userns net-plug NETNS_FILE VETH...\n"
-          "         (VETH: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN GATEWAY|-)\n");
+          "         (VETH: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN GATEWAY|-)\n"
+          "       berth-userns serve\n");
   return 2;
+}
+
+/* The commands `serve` runs: they print nothing on stdout and exec nothing. */
+static int servable(int argc, char **argv) {
+  return argc >= 2 && (strcmp(argv[1], "net-new") == 0 || strcmp(argv[1], "net-new-userns") == 0 || strcmp(argv[1], "net-plug") == 0);
+}
+
+/* Runs one request in a forked child; returns its exit code, its stderr in `message`. */
+static int serve_one(int argc, char **argv, char *message, size_t size) {
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) < 0) {
+    snprintf(message, size, "berth-userns: pipe: %s", strerror(errno));
+    return 1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(message, size, "berth-userns: fork: %s", strerror(errno));
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+    return 1;
+  }
+  if (pid == 0) {
+    /* Stdout is the protocol: the command's output of any kind goes to its message. */
+    if (dup2(err_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) _exit(1);
+    _exit(dispatch(argc, argv));
+  }
+  close(err_pipe[1]);
+  size_t used = 0;
+  for (;;) {
+    char chunk[512];
+    ssize_t got = read(err_pipe[0], chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    size_t take = (size_t)got < size - 1 - used ? (size_t)got : size - 1 - used;
+    memcpy(message + used, chunk, take);
+    used += take;
+  }
+  close(err_pipe[0]);
+  message[used] = '\0';
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * berth-userns serve: the net-* commands without a process start each. Berth keeps one
+ * server running; each request is one line on stdin, the command's arguments separated by
+ * tabs (none contains a tab or a newline), and each answer one line on stdout: the exit code,
+ * a space, and what the command printed with newlines turned into spaces. Each request runs
+ * in a child forked from this small process, so a namespace it enters or a failure it meets
+ * never stays here. The server exits at the end of its input, and when Berth dies.
+ */
+static int cmd_serve(void) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die("prctl");
+  if (getppid() == 1) return 0; /* the parent died before prctl */
+  static char line[65536];
+  size_t filled = 0;
+  for (;;) {
+    char *end = memchr(line, '\n', filled);
+    if (end == NULL) {
+      if (filled == sizeof line) {
+        fprintf(stderr, "berth-userns serve: request too long\n");
+        return 1;
+      }
+      ssize_t got = read(0, line + filled, sizeof line - filled);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return 0;
+      filled += (size_t)got;
+      continue;
+    }
+    *end = '\0';
+    char *argv[1024];
+    int argc = 0;
+    argv[argc++] = "berth-userns";
+    for (char *field = line, *tab; argc < 1023; field = tab + 1) {
+      tab = strchr(field, '\t');
+      argv[argc++] = field;
+      if (tab == NULL) break;
+      *tab = '\0';
+    }
+    argv[argc] = NULL;
+    static char message[4096];
+    int code;
+    if (servable(argc, argv)) {
+      code = serve_one(argc, argv, message, sizeof message);
+    } else {
+      snprintf(message, sizeof message, "berth-userns serve: not a servable command: %s", argv[1]);
+      code = 2;
+    }
+    for (char *c = message; *c; c++) {
+      if (*c == '\n') *c = ' ';
+    }
+    size_t len = strlen(message);
+    while (len > 0 && message[len - 1] == ' ') message[--len] = '\0';
+    char answer[4200];
+    int n = snprintf(answer, sizeof answer, "%d %s\n", code, message);
+    if (write(1, answer, (size_t)n) != n) return 1;
+    size_t rest = filled - (size_t)(end + 1 - line);
+    memmove(line, end + 1, rest);
+    filled = rest;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "serve") == 0) return cmd_serve();
+  return dispatch(argc, argv);
 }

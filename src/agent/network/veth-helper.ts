@@ -1,5 +1,4 @@
-import { runTool } from './command.js';
-import { helperPath } from '../userns/helper.js';
+import { helperServer } from './helper-server.js';
 import type { IdRange } from '../userns/id-range.js';
 import type { VethAttachment } from './links.js';
 
@@ -8,10 +7,11 @@ import type { VethAttachment } from './links.js';
  * (native/berth-userns.c with native/veth-netlink.c): one process makes the namespace (or
  * enters it), creates every veth pair with the container end inside and the host end in
  * Berth's namespace, addresses and routes the container ends and puts the host ends on their
- * bridges, all over rtnetlink. One spawn per attach instead of two spawns of `ip` behind
- * unshare or nsenter: an attach is mostly process start-up, so this halves it
- * (docs/benchmarks.md). The helper deletes the pairs it made when a step fails; the
- * namespace files stay the caller's to remove.
+ * bridges, all over rtnetlink, run by the resident helper server (helper-server.ts): no
+ * process start from Node per attach, where there used to be two spawns of `ip` behind
+ * unshare or nsenter and those process starts were most of an attach (docs/benchmarks.md).
+ * The helper deletes the pairs it made when a step fails; the namespace files stay the
+ * caller's to remove.
  */
 
 /** The helper's six arguments per veth: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN GATEWAY|-. */
@@ -33,10 +33,10 @@ export async function createNetnsWithVeths(netnsFile: string, veths: VethAttachm
   const args = owner
     ? ['net-new-userns', String(owner.range.base), String(owner.range.count), owner.usernsFile, netnsFile]
     : ['net-new', netnsFile];
-  await runTool(helperPath(), [...args, ...vethArgs(veths)]);
+  await helperServer.run([...args, ...vethArgs(veths)]);
 }
 
 /** Hot-plugs veths into the namespace pinned on `netnsFile` (network connect of a running container). */
 export async function plugVeths(netnsFile: string, veths: VethAttachment[]): Promise<void> {
-  await runTool(helperPath(), ['net-plug', netnsFile, ...vethArgs(veths)]);
+  await helperServer.run(['net-plug', netnsFile, ...vethArgs(veths)]);
 }

@@ -6,6 +6,7 @@ import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
 import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, type VethAttachment } from '../../agent/network/links.js';
 import { deleteTable, type FirewallModel } from '../../agent/network/firewall.js';
+import { helperServer } from '../../agent/network/helper-server.js';
 import type { Store } from '../store/store.js';
 import type { EventPublisher } from '../events/types.js';
 import type { ContainerRecord } from '../containers/model.js';
@@ -109,6 +110,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   async close(): Promise<void> {
     this.dns.close();
     this.ports.releaseAll();
+    helperServer.close();
     if (this.sandboxes.size > 0) return;
     await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
     await deleteTable(this.host.tableName);
@@ -286,7 +288,10 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     };
   }
 
-  /** /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user networks. */
+  /**
+   * /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user
+   * networks. The two files are independent: written at once (a start waits for this).
+   */
   private async writeEtcFiles(record: ContainerRecord, sandbox: SandboxRecord): Promise<void> {
     const hostname = record.config.Hostname;
     const lines = [
@@ -298,13 +303,13 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       'ff02::2\tip6-allrouters',
       ...sandbox.interfaces.map((i) => `${i.ip}\t${hostname}`),
     ];
-    await writeFile(record.hostsPath, `${lines.join('\n')}\n`);
     const dnsIface = sandbox.interfaces.find((i) => !this.networks.byId(i.networkId)?.isDefaultBridge);
-    if (dnsIface) {
+    const writeResolvConf = async (gateway: string): Promise<void> => {
       const hostResolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
       const search = hostResolv.split('\n').filter((l) => /^\s*(search|domain)\s/.test(l));
-      await writeFile(record.resolvConfPath, [`nameserver ${dnsIface.gateway}`, ...search, 'options ndots:0', ''].join('\n'));
-    }
+      await writeFile(record.resolvConfPath, [`nameserver ${gateway}`, ...search, 'options ndots:0', ''].join('\n'));
+    };
+    await Promise.all([writeFile(record.hostsPath, `${lines.join('\n')}\n`), dnsIface ? writeResolvConf(dnsIface.gateway) : undefined]);
   }
 
   // ---------------------------------------------------------------- connect / disconnect of a running container

@@ -120,6 +120,21 @@ describe('veth helper (rtnetlink)', { skip }, () => {
     assert.ok(!(await addrsIn(path)).some((l) => l.ifname === 'eth3' || l.ifname === 'eth4'));
   });
 
+  test('requests at once are answered each with its own outcome', async () => {
+    const path = netns.pathOf(containerA);
+    const results = await Promise.allSettled([
+      plugVeths(path, [veth(4, 'eth3', '10.213.0.5/24')]),
+      plugVeths(path, [{ ...veth(6, 'eth5', '10.213.0.7/24'), bridge: `bvx${tag}` }]),
+      plugVeths(path, [veth(7, 'eth6', '10.213.0.8/24')]),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /eth5.*bridge bvx.*No such device/);
+    const names = (await addrsIn(path)).map((l) => l.ifname);
+    assert.ok(names.includes('eth3') && names.includes('eth6') && !names.includes('eth5'));
+    await detachVeth(hostEnd(4));
+    await detachVeth(hostEnd(7));
+  });
+
   test('a missing bridge or a malformed argument fails before anything is made', async () => {
     const path = netns.pathOf(containerA);
     await assert.rejects(plugVeths(path, [{ ...veth(6, 'eth5', '10.213.0.7/24'), bridge: `bvx${tag}` }]), /bridge bvx.*No such device/);
