@@ -27,7 +27,7 @@
  *   berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]
  *   berth-userns net-plug NETNS_FILE VETH...
  *       Attach a container to its networks in this one process (rtnetlink, veth-netlink.c):
- *       net-new makes a network namespace and pins it on the (existing, empty) file;
+ *       net-new makes a network namespace and pins it on the file (made if missing);
  *       net-new-userns makes it owned by a new user namespace of the range, as netns does;
  *       both bring lo up. net-plug enters a pinned namespace (network connect of a running
  *       container). Each VETH is six arguments: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN
@@ -192,6 +192,13 @@ static int plug_here(int host, int host_ns, int lo_up, int argc, char **argv) {
   return veth_plug_all(host, host_ns, inner, lo_up, specs, count) < 0 ? 1 : 0;
 }
 
+/* Creates an empty file (mode 0600) to pin a namespace on, if there is none. */
+static void ensure_pin_file(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) die(path);
+  close(fd);
+}
+
 /* A netlink socket and a namespace fd of the host's network namespace, before leaving it. */
 static void open_host(int *host, int *host_ns) {
   *host = veth_rtnl_open();
@@ -203,6 +210,7 @@ static void open_host(int *host, int *host_ns) {
 static int cmd_net_new(const char *netns_file, int argc, char **argv) {
   int host, host_ns;
   open_host(&host, &host_ns);
+  ensure_pin_file(netns_file);
   if (unshare(CLONE_NEWNET) < 0) die("unshare network namespace");
   if (mount("/proc/self/ns/net", netns_file, NULL, MS_BIND, NULL) < 0) die("pin network namespace");
   return plug_here(host, host_ns, 1, argc, argv);
@@ -211,6 +219,8 @@ static int cmd_net_new(const char *netns_file, int argc, char **argv) {
 static int cmd_net_new_userns(unsigned long base, unsigned long count, const char *userns_file, const char *netns_file, int argc, char **argv) {
   int host, host_ns;
   open_host(&host, &host_ns);
+  ensure_pin_file(userns_file);
+  ensure_pin_file(netns_file);
   pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count, NULL);
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/user", child);

@@ -16,6 +16,9 @@ import { createNetnsWithVeths } from './veth-helper.js';
  * and every veth end in it once no process holds it either.
  */
 export class NetnsDirectory {
+  /** The directory is made once per process (a start need not ask again). */
+  private madeDir: Promise<void> | undefined;
+
   constructor(private readonly dir: string) {}
 
   pathOf(containerId: string): string {
@@ -39,17 +42,16 @@ export class NetnsDirectory {
    */
   async create(containerId: string, veths: VethAttachment[] = [], idRange?: IdRange): Promise<string> {
     const path = this.pathOf(containerId);
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if ((await exists(path)) || (await exists(this.usernsPathOf(containerId)))) await this.remove(containerId);
-    await writeFile(path, '', { mode: 0o600 });
+    const usernsPath = this.usernsPathOf(containerId);
+    this.madeDir ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    await this.madeDir;
+    if ((await Promise.all([exists(path), exists(usernsPath)])).some(Boolean)) await this.remove(containerId);
     try {
-      if (idRange) {
-        await writeFile(this.usernsPathOf(containerId), '', { mode: 0o600 });
-        await createNetnsWithVeths(path, veths, { range: idRange, usernsFile: this.usernsPathOf(containerId) });
-      } else {
-        await createNetnsWithVeths(path, veths);
-      }
+      // The helper makes the (empty) files it pins the namespaces on.
+      await createNetnsWithVeths(path, veths, idRange ? { range: idRange, usernsFile: usernsPath } : undefined);
     } catch (err) {
+      // The directory may have gone (an exec root wiped under a running Berth): the next start makes it again.
+      this.madeDir = undefined;
       await this.remove(containerId);
       throw err;
     }
