@@ -21,12 +21,15 @@ interface Pending {
   args: string[];
 }
 
-type ServerProcess = ChildProcessByStdio<Writable, Readable, null>;
+/** One running server and the requests it has yet to answer, in the order they were sent. */
+interface Connection {
+  child: ChildProcessByStdio<Writable, Readable, null>;
+  pending: Pending[];
+  buffered: string;
+}
 
 export class HelperServer {
-  private child: ServerProcess | undefined;
-  private readonly pending: Pending[] = [];
-  private buffered = '';
+  private current: Connection | undefined;
 
   constructor(private readonly path: () => string = helperPath) {}
 
@@ -35,63 +38,67 @@ export class HelperServer {
     const bad = args.find((a) => /[\t\n]/.test(a));
     if (bad !== undefined) return Promise.reject(new Error(`berth-userns: argument with a tab or newline: ${JSON.stringify(bad)}`));
     return new Promise((resolve, reject) => {
-      const child = this.child ?? this.start();
-      this.pending.push({ resolve, reject, args });
-      this.setRef(child, true);
-      child.stdin.write(`${args.join('\t')}\n`);
+      const connection = this.current ?? this.start();
+      connection.pending.push({ resolve, reject, args });
+      setRef(connection, true);
+      connection.child.stdin.write(`${args.join('\t')}\n`);
     });
   }
 
-  /** Ends the server (Berth's clean shutdown); a later run starts a new one. */
+  /**
+   * Ends the server (Berth's clean shutdown): it answers what it was sent, then exits. A later
+   * run starts a new one.
+   */
   close(): void {
-    this.child?.stdin.end();
-    this.child = undefined;
+    this.current?.child.stdin.end();
+    this.current = undefined;
   }
 
-  private start(): ServerProcess {
-    const child = spawn(this.path(), ['serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.child = child;
-    this.buffered = '';
+  private start(): Connection {
+    const path = this.path();
+    const connection: Connection = { child: spawn(path, ['serve'], { stdio: ['pipe', 'pipe', 'inherit'] }), pending: [], buffered: '' };
+    this.current = connection;
+    const { child } = connection;
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => this.onData(child, chunk));
+    child.stdout.on('data', (chunk: string) => onData(connection, path, chunk));
     // Write errors surface as the exit below (EPIPE when the server died).
     child.stdin.on('error', () => undefined);
     const failAll = (why: string): void => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      for (const p of this.pending.splice(0)) p.reject(new Error(`${this.path()} serve ${why} before answering: ${p.args.join(' ')}`));
+      if (this.current === connection) this.current = undefined;
+      for (const p of connection.pending.splice(0)) p.reject(new Error(`${path} serve ${why} before answering: ${p.args.join(' ')}`));
     };
     child.on('error', (err) => failAll(`failed (${err.message})`));
     child.on('exit', (code, signal) => failAll(`exited (${signal ?? code})`));
-    return child;
+    return connection;
   }
+}
 
-  private onData(child: ServerProcess, chunk: string): void {
-    this.buffered += chunk;
-    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
-      const request = this.pending.shift();
-      if (!request) continue;
-      const space = line.indexOf(' ');
-      const code = Number(space < 0 ? line : line.slice(0, space));
-      const message = space < 0 ? '' : line.slice(space + 1);
-      if (code === 0) request.resolve();
-      else request.reject(new Error(`${this.path()} ${request.args.join(' ')} failed (exit ${code}): ${message}`));
-    }
-    if (this.pending.length === 0) this.setRef(child, false);
+function onData(connection: Connection, path: string, chunk: string): void {
+  connection.buffered += chunk;
+  for (let nl = connection.buffered.indexOf('\n'); nl >= 0; nl = connection.buffered.indexOf('\n')) {
+    const line = connection.buffered.slice(0, nl);
+    connection.buffered = connection.buffered.slice(nl + 1);
+    const request = connection.pending.shift();
+    if (!request) continue;
+    const space = line.indexOf(' ');
+    const code = Number(space < 0 ? line : line.slice(0, space));
+    const message = space < 0 ? '' : line.slice(space + 1);
+    if (code === 0) request.resolve();
+    else request.reject(new Error(`${path} ${request.args.join(' ')} failed (exit ${code}): ${message}`));
   }
+  if (connection.pending.length === 0) setRef(connection, false);
+}
 
-  /** Keeps the event loop alive only while an answer is awaited. */
-  private setRef(child: ServerProcess, wanted: boolean): void {
-    const streams = [child.stdout, child.stdin] as unknown as { ref?: () => void; unref?: () => void }[];
-    if (wanted) {
-      child.ref();
-      for (const s of streams) s.ref?.();
-    } else {
-      child.unref();
-      for (const s of streams) s.unref?.();
-    }
+/** Keeps the event loop alive only while an answer is awaited. */
+function setRef(connection: Connection, wanted: boolean): void {
+  const { child } = connection;
+  const streams = [child.stdout, child.stdin] as unknown as { ref?: () => void; unref?: () => void }[];
+  if (wanted) {
+    child.ref();
+    for (const s of streams) s.ref?.();
+  } else {
+    child.unref();
+    for (const s of streams) s.unref?.();
   }
 }
 

@@ -47,6 +47,24 @@ test('a server that dies fails the requests in flight, and the next request star
   }
 });
 
+test('closing with a request in flight: it is settled by its own server, and new requests go to a new one', async () => {
+  // Answers only a request named "new"; any other it reads, waits, and exits unanswered.
+  const fake = await fakeServer('read -r line; sleep 0.2; [ "$line" = new ] && echo "0 "; exit 0');
+  try {
+    const server = new HelperServer(() => fake.path);
+    const inFlight = server.run(['old']);
+    server.close();
+    const next = server.run(['new']);
+    const [old, fresh] = await Promise.allSettled([inFlight, next]);
+    assert.equal(old.status, 'rejected');
+    assert.match(String((old as PromiseRejectedResult).reason), /exited \(0\) before answering: old/);
+    assert.equal(fresh.status, 'fulfilled');
+    server.close();
+  } finally {
+    await fake.cleanup();
+  }
+});
+
 test('a missing helper fails the request with the reason', async () => {
   const server = new HelperServer(() => '/nonexistent/berth-userns');
   await assert.rejects(server.run(['net-plug']), /ENOENT/);
