@@ -57,7 +57,7 @@ export interface VethAttachment {
   defaultGateway?: string;
 }
 
-/** Hot-plugs one more interface into an existing namespace (network connect of a running container), in one spawn. */
+/** Hot-plugs one more interface into an existing namespace (network connect of a running container), in one helper request. */
 export async function attachVeth(netnsPath: string, veth: VethAttachment): Promise<void> {
   await plugVeths(netnsPath, [veth]);
 }

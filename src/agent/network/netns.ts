@@ -32,9 +32,9 @@ export class NetnsDirectory {
 
   /**
    * Makes the namespace with loopback up and `veths` plugged into it (container ends
-   * addressed and routed, host ends on their bridges), in one process: a container's start
-   * pays for one spawn of the native helper here (veth-helper.ts), not one per step. A
-   * leftover namespace file of the same container (a crash mid-start) is replaced.
+   * addressed and routed, host ends on their bridges), in one request to the resident native
+   * helper (veth-helper.ts): no process start from Node, no step per tool. A leftover
+   * namespace file of the same container (a crash mid-start) is replaced.
    *
    * With an ID range (a tenant's container) the namespace is owned by a new user namespace
    * of that range, pinned beside it (usernsPathOf) for runc to join: root in the container

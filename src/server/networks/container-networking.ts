@@ -181,7 +181,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         addressCidr: `${iface.ip}/${iface.prefixLen}`,
         ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
       }));
-      // One spawn for any number of networks: namespace, both ends of every veth, bridges.
+      // One request to the resident helper for any number of networks: namespace, both ends of every veth, bridges.
       await this.host.netns.create(record.id, veths, idRange);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
