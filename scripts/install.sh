@@ -85,12 +85,14 @@ elif [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modul
   npm ci --no-audit --no-fund
 fi
 
-# The user-namespace helper (native/berth-userns.c): namespace syscalls Node cannot make.
-# gcc and libc6-dev come with build-essential on most machines; rebuilt only when the source changed.
-if [[ ! -x native/bin/berth-userns || native/berth-userns.c -nt native/bin/berth-userns ]]; then
+# The user-namespace helper (native/berth-userns.c, with native/veth-netlink.c for attaching
+# containers to networks over rtnetlink): namespace syscalls Node cannot make.
+# gcc and libc6-dev come with build-essential on most machines; rebuilt only when a source changed.
+native_newer() { local f; for f in native/*.c native/*.h; do [[ "$f" -nt native/bin/berth-userns ]] && return 0; done; return 1; }
+if [[ ! -x native/bin/berth-userns ]] || native_newer; then
   echo "install.sh: building native/bin/berth-userns"
   mkdir -p native/bin
-  gcc -O2 -Wall -Wextra -Werror -o native/bin/berth-userns.tmp native/berth-userns.c
+  gcc -O2 -Wall -Wextra -Werror -o native/bin/berth-userns.tmp native/berth-userns.c native/veth-netlink.c
   mv native/bin/berth-userns.tmp native/bin/berth-userns
 fi
 

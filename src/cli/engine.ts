@@ -98,7 +98,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   // Root of a tenant's container is an unprivileged host uid: runc, inside its user namespace,
   // must pass through these to the rootfs and the files it mounts (as dockerd --userns-remap).
   await allowTraversal([dataRoot, join(dataRoot, 'containers')]);
-  if (!helperAvailable()) logger.error({ helper: helperPath() }, "the user-namespace helper is missing (scripts/install.sh builds it): tenants' containers cannot start");
+  if (!helperAvailable()) logger.error({ helper: helperPath() }, "the native helper is missing (scripts/install.sh builds it): tenants' containers and containers on bridge networks cannot start");
   await mkdir(execRoot, { recursive: true, mode: 0o700 });
 
   const store = new SqliteStore(join(dataRoot, 'berth.db'));

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { runTool } from './command.js';
+import { plugVeths } from './veth-helper.js';
 
 /**
  * Bridges and veth pairs on the host, driven through iproute2. Names are chosen by the caller
@@ -56,36 +57,9 @@ export interface VethAttachment {
   defaultGateway?: string;
 }
 
-/**
- * The ip -batch lines, run inside the container's namespace, that create the veth pair there,
- * send the host end out to Berth's own namespace and configure the container end.
- */
-export function vethInsideCommands(veth: VethAttachment): string[] {
-  return [
-    `link add ${veth.ifName} type veth peer name ${veth.hostName} netns ${process.pid}`,
-    `link set ${veth.ifName} address ${veth.mac}`,
-    `addr add ${veth.addressCidr} dev ${veth.ifName}`,
-    `link set ${veth.ifName} up`,
-    ...(veth.defaultGateway ? [`route replace default via ${veth.defaultGateway} dev ${veth.ifName}`] : []),
-  ];
-}
-
-/** Puts host ends on their bridges and up, in one spawn; on failure the host ends are deleted. */
-export async function plugHostEnds(veths: VethAttachment[]): Promise<void> {
-  if (veths.length === 0) return;
-  const lines = veths.flatMap((v) => [`link set ${v.hostName} master ${v.bridge}`, `link set ${v.hostName} up`]);
-  try {
-    await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
-  } catch (err) {
-    await deleteLinks(veths.map((v) => v.hostName));
-    throw err;
-  }
-}
-
-/** Hot-plugs one more interface into an existing namespace (network connect of a running container). */
+/** Hot-plugs one more interface into an existing namespace (network connect of a running container), in one helper request. */
 export async function attachVeth(netnsPath: string, veth: VethAttachment): Promise<void> {
-  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], `${vethInsideCommands(veth).join('\n')}\n`);
-  await plugHostEnds([veth]);
+  await plugVeths(netnsPath, [veth]);
 }
 
 /** Deletes links, missing ones silently, in one spawn. */
@@ -103,9 +77,11 @@ export async function enslave(pairs: { veth: string; bridge: string }[]): Promis
   return missing;
 }
 
-/** Removes an interface from the namespace (network disconnect); its host end goes with it. */
-export async function detachVeth(netnsPath: string, ifName: string, hostName: string): Promise<void> {
-  await runTool('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'del', ifName]).catch(() => undefined);
+/**
+ * Removes an interface from a container (network disconnect): deleting the host end deletes
+ * the pair, so the container's end goes with it in the same step, without entering its namespace.
+ */
+export async function detachVeth(hostName: string): Promise<void> {
   await deleteLink(hostName);
 }
 

@@ -2,8 +2,9 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../common/errors.js';
 import { runTool } from './command.js';
-import { createUsernsNetns } from '../userns/helper.js';
 import type { IdRange } from '../userns/id-range.js';
+import type { VethAttachment } from './links.js';
+import { createNetnsWithVeths } from './veth-helper.js';
 
 /**
  * Persistent network namespaces, one per running bridge-mode container, as `ip netns` keeps
@@ -15,6 +16,9 @@ import type { IdRange } from '../userns/id-range.js';
  * and every veth end in it once no process holds it either.
  */
 export class NetnsDirectory {
+  /** The directory is made once per process (a start need not ask again). */
+  private madeDir: Promise<void> | undefined;
+
   constructor(private readonly dir: string) {}
 
   pathOf(containerId: string): string {
@@ -27,28 +31,27 @@ export class NetnsDirectory {
   }
 
   /**
-   * Makes the namespace with loopback up and runs `ipCommands` (ip -batch lines) inside it, in
-   * one process: a container's start pays for one spawn here, not one per step. A leftover
+   * Makes the namespace with loopback up and `veths` plugged into it (container ends
+   * addressed and routed, host ends on their bridges), in one request to the resident native
+   * helper (veth-helper.ts): no process start from Node, no step per tool. A leftover
    * namespace file of the same container (a crash mid-start) is replaced.
    *
    * With an ID range (a tenant's container) the namespace is owned by a new user namespace
    * of that range, pinned beside it (usernsPathOf) for runc to join: root in the container
    * then has CAP_NET_ADMIN over its own network (ports below 1024, sysfs) and nothing more.
    */
-  async create(containerId: string, ipCommands: string[] = [], idRange?: IdRange): Promise<string> {
+  async create(containerId: string, veths: VethAttachment[] = [], idRange?: IdRange): Promise<string> {
     const path = this.pathOf(containerId);
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if ((await exists(path)) || (await exists(this.usernsPathOf(containerId)))) await this.remove(containerId);
-    await writeFile(path, '', { mode: 0o600 });
+    const usernsPath = this.usernsPathOf(containerId);
+    this.madeDir ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    await this.madeDir;
+    if ((await Promise.all([exists(path), exists(usernsPath)])).some(Boolean)) await this.remove(containerId);
     try {
-      const batch = ['link set lo up', ...ipCommands, ''].join('\n');
-      if (idRange) {
-        await writeFile(this.usernsPathOf(containerId), '', { mode: 0o600 });
-        await createUsernsNetns(idRange, this.usernsPathOf(containerId), path, batch);
-      } else {
-        await runTool('unshare', [`--net=${path}`, 'ip', '-batch', '-'], batch);
-      }
+      // The helper makes the (empty) files it pins the namespaces on.
+      await createNetnsWithVeths(path, veths, idRange ? { range: idRange, usernsFile: usernsPath } : undefined);
     } catch (err) {
+      // The directory may have gone (an exec root wiped under a running Berth): the next start makes it again.
+      this.madeDir = undefined;
       await this.remove(containerId);
       throw err;
     }

@@ -4,8 +4,9 @@ import type { RequestContext } from '../../common/context.js';
 import { conflict, invalidArgument, isKind } from '../../common/errors.js';
 import { shortId } from '../../common/ids.js';
 import type { Logger } from '../../common/logging.js';
-import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, plugHostEnds, vethInsideCommands, type VethAttachment } from '../../agent/network/links.js';
+import { attachVeth, deleteLink, deleteLinks, detachVeth, enslave, listLinks, type VethAttachment } from '../../agent/network/links.js';
 import { deleteTable, type FirewallModel } from '../../agent/network/firewall.js';
+import { helperServer } from '../../agent/network/helper-server.js';
 import type { Store } from '../store/store.js';
 import type { EventPublisher } from '../events/types.js';
 import type { ContainerRecord } from '../containers/model.js';
@@ -109,6 +110,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   async close(): Promise<void> {
     this.dns.close();
     this.ports.releaseAll();
+    helperServer.close();
     if (this.sandboxes.size > 0) return;
     await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
     await deleteTable(this.host.tableName);
@@ -179,9 +181,8 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         addressCidr: `${iface.ip}/${iface.prefixLen}`,
         ...(iface === gatewayIface ? { defaultGateway: iface.gateway } : {}),
       }));
-      // Two spawns for any number of networks: namespace and container ends, then host ends.
-      await this.host.netns.create(record.id, veths.flatMap(vethInsideCommands), idRange);
-      await plugHostEnds(veths);
+      // One request to the resident helper for any number of networks: namespace, both ends of every veth, bridges.
+      await this.host.netns.create(record.id, veths, idRange);
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
         sandbox.ports = await this.ports.reserve(record.id, wanted, `${record.name} (${gatewayIface.endpointId})`);
@@ -287,7 +288,10 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     };
   }
 
-  /** /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user networks. */
+  /**
+   * /etc/hosts with the container's addresses; resolv.conf naming the embedded DNS on user
+   * networks. The two files are independent: written at once (a start waits for this).
+   */
   private async writeEtcFiles(record: ContainerRecord, sandbox: SandboxRecord): Promise<void> {
     const hostname = record.config.Hostname;
     const lines = [
@@ -299,13 +303,13 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       'ff02::2\tip6-allrouters',
       ...sandbox.interfaces.map((i) => `${i.ip}\t${hostname}`),
     ];
-    await writeFile(record.hostsPath, `${lines.join('\n')}\n`);
     const dnsIface = sandbox.interfaces.find((i) => !this.networks.byId(i.networkId)?.isDefaultBridge);
-    if (dnsIface) {
+    const writeResolvConf = async (gateway: string): Promise<void> => {
       const hostResolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
       const search = hostResolv.split('\n').filter((l) => /^\s*(search|domain)\s/.test(l));
-      await writeFile(record.resolvConfPath, [`nameserver ${dnsIface.gateway}`, ...search, 'options ndots:0', ''].join('\n'));
-    }
+      await writeFile(record.resolvConfPath, [`nameserver ${gateway}`, ...search, 'options ndots:0', ''].join('\n'));
+    };
+    await Promise.all([writeFile(record.hostsPath, `${lines.join('\n')}\n`), dnsIface ? writeResolvConf(dnsIface.gateway) : undefined]);
   }
 
   // ---------------------------------------------------------------- connect / disconnect of a running container
@@ -338,7 +342,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     const sandbox = this.sandboxes.get(containerId);
     const iface = sandbox?.interfaces.find((i) => i.networkId === networkId);
     if (!sandbox || !iface) return;
-    await detachVeth(sandbox.netnsPath, iface.ifName, iface.hostVeth);
+    await detachVeth(iface.hostVeth);
     sandbox.interfaces = sandbox.interfaces.filter((i) => i !== iface);
     await this.store.update<SandboxRecord>(ctx, SANDBOX_KIND, containerId, { value: withoutTenant(sandbox) });
   }
