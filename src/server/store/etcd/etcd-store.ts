@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IRequestOp, type ICompare } from 'etcd3';
-import { noop } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import type { RequestContext } from '../../../common/context.js';
 import { alreadyExists, BerthError, conflict, internal, invalidArgument, notFound, unavailable } from '../../../common/errors.js';
 import type { NewRecord, Store, StoreChange, StoreWatch, Stored } from '../store.js';
@@ -24,12 +24,15 @@ export interface EtcdStoreOptions {
   endpoints: string[];
   /** Every key starts with it; default "/berth/". */
   prefix?: string;
-  /** How long one call may take before it fails as Unavailable; default 5 s. */
+  /** How long one attempt of a call may take; default 5 s. */
   callTimeoutMs?: number;
+  /**
+   * How long a call keeps retrying while no member answers before it fails as Unavailable;
+   * default 10 s, enough to ride out a member's death, a leader election (~1 s) or a restart.
+   */
+  retryForMs?: number;
 }
 
-/** Attempts of one call when a member is unreachable: enough to ride out a member's death or a leader election (~1 s). */
-const CALL_ATTEMPTS = 8;
 /** A range read returns at most this many records per page, keeping each gRPC response small. */
 const PAGE_SIZE = 500;
 
@@ -51,15 +54,21 @@ const PAGE_SIZE = 500;
 export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly keys: EtcdKeys;
+  private readonly retryForMs: number;
 
   constructor(options: EtcdStoreOptions) {
     if (options.endpoints.length === 0) throw invalidArgument('the etcd store needs at least one endpoint');
     const callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.keys = new EtcdKeys(options.prefix ?? '/berth/');
+    this.retryForMs = options.retryForMs ?? 10_000;
     this.client = new Etcd3({
       hosts: options.endpoints.map((endpoint) => `http://${endpoint}`),
       dialTimeout: callTimeoutMs,
-      faultHandling: { global: noop },
+      faultHandling: {
+        global: noop,
+        // A member that failed three calls in a row is skipped for a second, then tried again.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      },
       // Streams (watches) live as long as they are wanted; unary calls get a deadline.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     });
@@ -318,18 +327,23 @@ export class EtcdStore implements Store {
    * Driver errors leave here only as BerthError kinds.
    */
   private async call<R>(operation: (attempt: number) => Promise<R>): Promise<R> {
+    const giveUpAt = Date.now() + this.retryForMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await operation(attempt);
       } catch (err) {
         if (err instanceof BerthError) throw err;
-        const retryable = err instanceof Error && (isRecoverableError(err) || err instanceof GRPCDeadlineExceededError);
-        if (!retryable) throw internal('the etcd store failed', err);
-        if (attempt >= CALL_ATTEMPTS) throw unavailable('the store (etcd) is unavailable; retry later', err);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+        if (!isTransient(err)) throw internal('the etcd store failed', err);
+        if (Date.now() >= giveUpAt) throw unavailable('the store (etcd) is unavailable; retry later', err);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * 2 ** attempt)));
       }
     }
   }
+}
+
+/** An unreachable member, a lost leader or a member skipped after failures: worth another try. */
+function isTransient(err: unknown): boolean {
+  return err instanceof Error && (isRecoverableError(err) || isBrokenCircuitError(err) || err instanceof GRPCDeadlineExceededError);
 }
 
 function decodeBody<T>(kv: IKeyValue): RecordBody<T> {
