@@ -11,6 +11,7 @@ function wholeNumber(text: string): number {
   return value;
 }
 import { advisorCommand } from './advisor-commands.js';
+import { storeCommand } from './store-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -28,6 +29,7 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
+  .addOption(new Option('--store <url>', 'where state lives: sqlite (under --data-root) or etcd://host:port[,host:port...][/key-prefix/]').default('sqlite'))
   .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
   .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
   .addOption(new Option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port] (default: /etc/resolv.conf)'))
@@ -65,6 +67,7 @@ program
       usernsBase?: number;
       dataRoot: string;
       execRoot: string;
+      store: string;
       host: string[];
       allow32bitSyscalls: boolean;
       tlsSan: string[];
@@ -84,5 +87,6 @@ program.addCommand(tenantCommand());
 program.addCommand(auditCommand());
 program.addCommand(imageCommand());
 program.addCommand(advisorCommand());
+program.addCommand(storeCommand());
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../common/logging.js';
 import { operatorContext } from '../common/context.js';
-import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { openStore } from '../server/store/open-store.js';
 import { RuncRuntime } from '../agent/runtime/runtime.js';
 import { OverlayRootfs } from '../agent/images/overlay-rootfs.js';
 import { ImageService } from '../server/images/image-service.js';
@@ -45,6 +45,8 @@ import { AdvisorService } from '../server/advisor/advisor-service.js';
 export interface UpOptions {
   dataRoot: string;
   execRoot: string;
+  /** "sqlite" (default) or etcd://host:port[,host:port...][/key-prefix/] (src/server/store/open-store.ts). */
+  store?: string;
   host: string[];
   /** Registries reached without verified TLS, as dockerd's --insecure-registry. */
   insecureRegistry?: string[];
@@ -84,7 +86,7 @@ export async function runUp(options: UpOptions): Promise<void> {
   if (!helperAvailable()) logger.error({ helper: helperPath() }, "the user-namespace helper is missing (scripts/install.sh builds it): tenants' containers cannot start");
   await mkdir(execRoot, { recursive: true, mode: 0o700 });
 
-  const store = new SqliteStore(join(dataRoot, 'berth.db'));
+  const store = openStore({ dataRoot, store: options.store });
   const events = new EventService({ dataRoot, logger });
   const runtime = new RuncRuntime({
     execRoot,

@@ -4,6 +4,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, n
 import type { RequestContext } from '../../../common/context.js';
 import { alreadyExists, BerthError, conflict, internal, invalidArgument, notFound, unavailable } from '../../../common/errors.js';
 import type { NewRecord, Store, StoreChange, StoreWatch, Stored } from '../store.js';
+import { sameRecord } from '../same-record.js';
 import { EtcdKeys, prefixEnd } from './etcd-keys.js';
 
 /** What a record key holds. `write` is unique per write: it tells a retried write that it already landed. */
@@ -231,27 +232,27 @@ export class EtcdStore implements Store {
 
   /**
    * Writes a record exactly as given (revision included), for migration: absent → created,
-   * identical → left alone, different → replaced only when `overwrite`. Name index follows.
+   * identical → left alone; a different record under that id, or the name held by another
+   * record, is a Conflict.
    */
-  async importRecord(
-    tenant: string,
-    kind: string,
-    record: Stored<unknown>,
-    overwrite: boolean,
-  ): Promise<'created' | 'unchanged' | 'replaced'> {
+  async importRecord(tenant: string, kind: string, record: Stored<unknown>): Promise<'created' | 'unchanged'> {
     const recordKey = this.keys.record(kind, tenant, record.id);
+    const body: RecordBody<unknown> = { name: record.name, revision: record.revision, value: record.value, write: randomUUID() };
     return this.call(async () => {
       const current = await this.readRecord<unknown>(recordKey);
+      if (current?.body.write === body.write) return 'created'; // an earlier attempt landed
       if (current && sameRecord(toStored(record.id, current.body), record)) return 'unchanged';
-      if (current && !overwrite) throw conflict(`${kind} ${record.id} of tenant ${tenant} differs in the target`);
-      const body: RecordBody<unknown> = { name: record.name, revision: record.revision, value: record.value, write: randomUUID() };
-      const compare: ICompare[] = [current ? unchangedSince(recordKey, current.modRevision) : absent(recordKey)];
+      if (current) throw conflict(`${kind} ${record.id} of tenant ${tenant} differs in the target`);
+      const compare: ICompare[] = [absent(recordKey)];
       const success: IRequestOp[] = [put(recordKey, JSON.stringify(body))];
-      if (current?.body.name && current.body.name !== record.name) success.push(remove(this.keys.name(kind, tenant, current.body.name)));
-      if (record.name !== null) success.push(put(this.keys.name(kind, tenant, record.name), record.id));
+      if (record.name !== null) {
+        const nameKey = this.keys.name(kind, tenant, record.name);
+        compare.push(absent(nameKey));
+        success.push(put(nameKey, record.id));
+      }
       const response = await this.client.kv.txn({ compare, success });
-      if (!response.succeeded) throw conflict(`${kind} ${record.id} of tenant ${tenant} changed during migration`);
-      return current ? 'replaced' : 'created';
+      if (!response.succeeded) throw conflict(`${kind} ${record.id} (${record.name}) of tenant ${tenant} collides with a record in the target`);
+      return 'created';
     });
   }
 
@@ -352,10 +353,6 @@ function decodeBody<T>(kv: IKeyValue): RecordBody<T> {
 
 function toStored<T>(id: string, body: RecordBody<T>): Stored<T> {
   return { id, name: body.name, revision: body.revision, value: body.value };
-}
-
-function sameRecord(a: Stored<unknown>, b: Stored<unknown>): boolean {
-  return a.name === b.name && a.revision === b.revision && JSON.stringify(a.value) === JSON.stringify(b.value);
 }
 
 const absent = (key: string): ICompare => ({ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 });
