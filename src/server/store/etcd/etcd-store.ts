@@ -82,18 +82,25 @@ export class EtcdStore implements Store {
   }
 
   async lookup<T>(ctx: RequestContext, kind: string, ref: string): Promise<Stored<T>> {
+    const idKey = Buffer.from(this.keys.record(kind, ctx.tenant, ref));
+    const nameKey = this.keys.name(kind, ctx.tenant, ref);
+    const isHex = /^[0-9a-f]+$/.test(ref);
+    // One round trip reads all three candidates at one revision: the id, the name, and (for
+    // hex) up to two ids with that prefix; Docker's order then picks among them.
+    const reads: IRequestOp[] = [{ request_range: { key: idKey } }, rangeOf(nameKey)];
+    if (isHex) reads.push({ request_range: { key: idKey, range_end: prefixEnd(idKey), limit: 2 } });
     return this.call(async () => {
-      const byId = await this.readRecord<T>(this.keys.record(kind, ctx.tenant, ref));
-      if (byId) return toStored(ref, byId.body);
-      const byName = await this.recordNamed<T>(kind, ctx.tenant, ref);
-      if (byName) return byName;
-      if (/^[0-9a-f]+$/.test(ref)) {
-        const start = Buffer.from(this.keys.record(kind, ctx.tenant, ref));
-        const response = await this.client.kv.range({ key: start, range_end: prefixEnd(start), limit: 2 });
-        if (response.kvs.length > 1) throw invalidArgument(`multiple IDs found with provided prefix: ${ref}`);
-        const [kv] = response.kvs;
-        if (kv) return toStored(this.idOf(kv), decodeBody<T>(kv));
+      const response = await this.client.kv.txn({ success: reads });
+      const [byId, byName, byPrefix] = response.responses.map((r) => r.response_range.kvs);
+      const exact = byId?.[0];
+      if (exact) return toStored(ref, decodeBody<T>(exact));
+      if (byName?.[0]) {
+        const named = await this.recordNamed<T>(kind, ctx.tenant, ref, byName[0]);
+        if (named) return named;
       }
+      if (byPrefix && byPrefix.length > 1) throw invalidArgument(`multiple IDs found with provided prefix: ${ref}`);
+      const [kv] = byPrefix ?? [];
+      if (kv) return toStored(this.idOf(kv), decodeBody<T>(kv));
       throw notFound(`No such ${kind}: ${ref}`);
     });
   }
@@ -278,13 +285,12 @@ export class EtcdStore implements Store {
     return kv ? { body: decodeBody<T>(kv), modRevision: kv.mod_revision } : undefined;
   }
 
-  private async recordNamed<T>(kind: string, tenant: string, name: string): Promise<Stored<T> | undefined> {
+  /** The record a name key points to; `pointer` is the name key as already read. */
+  private async recordNamed<T>(kind: string, tenant: string, name: string, pointer: IKeyValue | undefined): Promise<Stored<T> | undefined> {
     // The record is read in a transaction guarded by the name key's mod revision, so a rename
     // or delete between the two reads cannot make the name point at the wrong record.
     const nameKey = this.keys.name(kind, tenant, name);
     for (;;) {
-      const index = await this.client.kv.range({ key: Buffer.from(nameKey) });
-      const [pointer] = index.kvs;
       if (!pointer) return undefined;
       const id = pointer.value.toString();
       const recordKey = this.keys.record(kind, tenant, id);
@@ -292,7 +298,11 @@ export class EtcdStore implements Store {
         compare: [unchangedSince(nameKey, pointer.mod_revision)],
         success: [rangeOf(recordKey)],
       });
-      if (!response.succeeded) continue; // renamed meanwhile: follow the name again
+      if (!response.succeeded) {
+        // Renamed or deleted meanwhile: follow the name again.
+        pointer = (await this.client.kv.range({ key: Buffer.from(nameKey) })).kvs[0];
+        continue;
+      }
       const kv = response.responses[0]?.response_range.kvs[0];
       if (!kv) throw internal(`name ${name} of ${kind} points to a missing record ${id}`);
       return toStored(id, decodeBody<T>(kv));
