@@ -40,11 +40,12 @@ export class EtcdCluster {
   static async start(size = 1): Promise<EtcdCluster> {
     const root = await mkdtemp(join(tmpdir(), 'berth-etcd-'));
     const members: Member[] = [];
+    const ports = await freePorts(2 * size);
     for (let i = 0; i < size; i++) {
       members.push({
         name: `m${i}`,
-        clientPort: await freePort(),
-        peerPort: await freePort(),
+        clientPort: ports[2 * i]!,
+        peerPort: ports[2 * i + 1]!,
         dataDir: join(root, `m${i}`),
         logFile: join(root, `m${i}.log`),
       });
@@ -143,11 +144,19 @@ export class EtcdCluster {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+/** `count` distinct loopback ports the kernel just handed out (all held open until every one is chosen). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(async (server) => {
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const address = server.address();
+        if (address === null || typeof address === 'string') throw new Error('no port');
+        return address.port;
+      }),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
 }
