@@ -189,6 +189,11 @@ async function main(): Promise<void> {
     `| request | ${api.map((r) => `${r.backend} p50 / p99`).join(' | ')} | etcd / SQLite, p50 |`,
     `| --- | ${api.map(() => '---:').join(' | ')} | ---: |`,
     ...apiRows,
+    '',
+    'Through the API the gap is the number of store calls a request makes. The list view is the outlier on both stores: ' +
+      'for each listed container it lists every endpoint record of the tenant (`NetworkService.endpointsOf`, a `store.list` ' +
+      'filtered by container), so a list of N containers reads N² endpoint records; on etcd each of those lists is also a round trip. ' +
+      "One endpoint list per request, grouped by container, would make it linear (left to the networking code's owner).",
   ].join('\n');
   process.stdout.write(`${section}\n`);
   if (!values['no-write']) await writeBenchmarkSection('bench/store.ts', section);

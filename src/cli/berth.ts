@@ -11,7 +11,7 @@ function wholeNumber(text: string): number {
   return value;
 }
 import { advisorCommand } from './advisor-commands.js';
-import { storeCommand } from './store-commands.js';
+import { storeCommand, storeUrl } from './store-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -29,7 +29,11 @@ program
       'unix:///var/run/berth.sock',
     ]),
   )
-  .addOption(new Option('--store <url>', 'where state lives: sqlite (under --data-root) or etcd://host:port[,host:port...][/key-prefix/]').default('sqlite'))
+  .addOption(
+    new Option('--store <url>', 'where state lives: sqlite (under --data-root) or etcd://host:port[,host:port...][/key-prefix/]')
+      .default('sqlite')
+      .argParser(storeUrl),
+  )
   .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
   .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
   .addOption(new Option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port] (default: /etc/resolv.conf)'))

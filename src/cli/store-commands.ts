@@ -1,11 +1,22 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { invalidArgument } from '../common/errors.js';
 import { EtcdStore } from '../server/store/etcd/etcd-store.js';
 import { migrateToEtcd } from '../server/store/migrate.js';
 import { parseEtcdUrl } from '../server/store/open-store.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+
+/** Checks `--store` as commander parses it, so a bad URL is a usage error before anything starts. */
+export function storeUrl(text: string): string {
+  if (text === 'sqlite') return text;
+  try {
+    parseEtcdUrl(text);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+  return text;
+}
 
 /** `berth store ...`: operations on the Store itself, run while no Berth server uses it. */
 export function storeCommand(): Command {

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { operatorContext } from '../../src/common/context.js';
 import { EtcdStore } from '../../src/server/store/etcd/etcd-store.js';
@@ -127,5 +129,11 @@ describe('berth on etcd, after berth store migrate', () => {
     const badPort = await berthCli(['store', 'migrate', '--from', berth!.dataRoot, '--to', 'etcd://127.0.0.1:99999']);
     assert.equal(badPort.code, 1);
     assert.match(badPort.stderr, /is not host:port/);
+    // berth up refuses a bad --store before it touches the host.
+    const root = join(berth!.baseDir, 'never-created');
+    const badUp = await berthCli(['up', '--store', 'etcd://nohost', '--data-root', root, '--exec-root', `${root}-exec`, '-H', `unix://${root}.sock`]);
+    assert.notEqual(badUp.code, 0);
+    assert.match(badUp.stderr, /"nohost" in store "etcd:\/\/nohost" is not host:port/);
+    assert.equal(existsSync(root), false);
   });
 });

@@ -106,16 +106,16 @@ export class EtcdStore implements Store {
   }
 
   async list<T>(ctx: RequestContext, kind: string): Promise<Stored<T>[]> {
-    const kvs = await this.call(() => this.rangeAll(this.keys.recordsOfTenant(kind, ctx.tenant)));
-    return kvs.map((kv) => toStored(this.idOf(kv), decodeBody<T>(kv)));
+    return this.call(async () => {
+      const kvs = await this.rangeAll(this.keys.recordsOfTenant(kind, ctx.tenant));
+      return kvs.map((kv) => toStored(this.idOf(kv), decodeBody<T>(kv)));
+    });
   }
 
   async listAllTenants<T>(kind: string): Promise<(Stored<T> & { tenant: string })[]> {
-    const kvs = await this.call(() => this.rangeAll(this.keys.recordsOfKind(kind)));
-    return kvs.map((kv) => {
-      const where = this.keys.parseRecord(kv.key.toString());
-      if (!where) throw internal(`unexpected key ${kv.key.toString()} in the etcd store`);
-      return { ...toStored<T>(where.id, decodeBody<T>(kv)), tenant: where.tenant };
+    return this.call(async () => {
+      const kvs = await this.rangeAll(this.keys.recordsOfKind(kind));
+      return kvs.map((kv) => ({ ...toStored<T>(this.idOf(kv), decodeBody<T>(kv)), tenant: this.where(kv).tenant }));
     });
   }
 
@@ -229,11 +229,12 @@ export class EtcdStore implements Store {
 
   /** Every stored record of every tenant and kind (migration and its checks). */
   async exportRecords(): Promise<{ kind: string; tenant: string; stored: Stored<unknown> }[]> {
-    const kvs = await this.call(() => this.rangeAll(this.keys.allRecords()));
-    return kvs.map((kv) => {
-      const where = this.keys.parseRecord(kv.key.toString());
-      if (!where) throw internal(`unexpected key ${kv.key.toString()} in the etcd store`);
-      return { kind: where.kind, tenant: where.tenant, stored: toStored(where.id, decodeBody(kv)) };
+    return this.call(async () => {
+      const kvs = await this.rangeAll(this.keys.allRecords());
+      return kvs.map((kv) => {
+        const { kind, tenant, id } = this.where(kv);
+        return { kind, tenant, stored: toStored(id, decodeBody(kv)) };
+      });
     });
   }
 
@@ -327,9 +328,14 @@ export class EtcdStore implements Store {
   }
 
   private idOf(kv: IKeyValue): string {
+    return this.where(kv).id;
+  }
+
+  /** Kind, tenant and id of a record key that a range over record keys returned. */
+  private where(kv: IKeyValue): { kind: string; tenant: string; id: string } {
     const where = this.keys.parseRecord(kv.key.toString());
     if (!where) throw internal(`unexpected key ${kv.key.toString()} in the etcd store`);
-    return where.id;
+    return where;
   }
 
   /**
