@@ -14,6 +14,7 @@ import { advisorCommand } from './advisor-commands.js';
 import { agentCommand } from './agent-command.js';
 import { serverCommand } from './server-command.js';
 import { hostCommand } from './host-commands.js';
+import { storeCommand, storeUrl } from './store-commands.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -30,6 +31,11 @@ program
     ).default([
       'unix:///var/run/berth.sock',
     ]),
+  )
+  .addOption(
+    new Option('--store <url>', 'where state lives: sqlite (under --data-root) or etcd://host:port[,host:port...][/key-prefix/]')
+      .default('sqlite')
+      .argParser(storeUrl),
   )
   .addOption(new Option('--bip <cidr>', 'gateway address and prefix of the default bridge network, e.g. 10.200.0.1/24'))
   .addOption(new Option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)'))
@@ -68,6 +74,7 @@ program
       usernsBase?: number;
       dataRoot: string;
       execRoot: string;
+      store: string;
       host: string[];
       allow32bitSyscalls: boolean;
       tlsSan: string[];
@@ -90,5 +97,6 @@ program.addCommand(advisorCommand());
 program.addCommand(agentCommand());
 program.addCommand(serverCommand());
 program.addCommand(hostCommand());
+program.addCommand(storeCommand());
 
 await program.parseAsync(process.argv);

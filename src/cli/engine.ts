@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../common/logging.js';
 import { operatorContext } from '../common/context.js';
-import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { openStore } from '../server/store/open-store.js';
+import type { Store } from '../server/store/store.js';
 import { RuncRuntime } from '../agent/runtime/runtime.js';
 import { OverlayRootfs } from '../agent/images/overlay-rootfs.js';
 import { ImageService } from '../server/images/image-service.js';
@@ -43,6 +44,8 @@ import { AdvisorService } from '../server/advisor/advisor-service.js';
 export interface EngineOptions {
   dataRoot: string;
   execRoot: string;
+  /** "sqlite" (default) or etcd://host:port[,host:port...][/key-prefix/] (src/server/store/open-store.ts). */
+  store?: string;
   /** tcp:// addresses where tenants reach this engine (shown in their credentials). */
   tenantEndpoints?: string[];
   logger?: Logger;
@@ -76,7 +79,7 @@ export interface Engine {
   services: Services;
   ca: CertificateAuthority;
   tenants: TenantService;
-  store: SqliteStore;
+  store: Store;
   logger: Logger;
   dataRoot: string;
   execRoot: string;
@@ -101,7 +104,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   if (!helperAvailable()) logger.error({ helper: helperPath() }, "the native helper is missing (scripts/install.sh builds it): tenants' containers and containers on bridge networks cannot start");
   await mkdir(execRoot, { recursive: true, mode: 0o700 });
 
-  const store = new SqliteStore(join(dataRoot, 'berth.db'));
+  const store = openStore({ dataRoot, store: options.store });
   const events = new EventService({ dataRoot, logger });
   const runtime = new RuncRuntime({
     execRoot,

@@ -40,6 +40,25 @@ export interface Store {
   delete(ctx: RequestContext, kind: string, id: string, expectedRevision?: number): Promise<void>;
   /** Every tenant's records of a kind; for start-up reconcile only, never for a request. */
   listAllTenants<T>(kind: string): Promise<(Stored<T> & { tenant: string })[]>;
+  /**
+   * Calls `onChange` after every create, update and delete of a kind, for every tenant, in
+   * the order the store applied them. With etcd it sees the writes of every server sharing
+   * the cluster; SQLite sees only the writes of its own process. Changes made before the
+   * promise resolves are not replayed: read the state after watching, not before.
+   */
+  watch?<T>(kind: string, onChange: (change: StoreChange<T>) => void): Promise<StoreWatch>;
+  close(): Promise<void>;
+}
+
+/** One applied write; `record` is the record after it, null when it was a delete. */
+export interface StoreChange<T> {
+  kind: string;
+  tenant: string;
+  id: string;
+  record: Stored<T> | null;
+}
+
+export interface StoreWatch {
   close(): Promise<void>;
 }
 

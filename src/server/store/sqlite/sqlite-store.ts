@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { openDatabase } from './open-database.js';
 import type { RequestContext } from '../../../common/context.js';
 import { alreadyExists, conflict, invalidArgument, notFound } from '../../../common/errors.js';
-import type { NewRecord, Store, Stored } from '../store.js';
+import { ChangeFeed } from '../change-feed.js';
+import type { NewRecord, Store, StoreChange, StoreWatch, Stored } from '../store.js';
 
 interface Row {
   id: string;
@@ -19,6 +20,7 @@ interface Row {
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly changes = new ChangeFeed();
 
   constructor(path: string) {
     this.db = openDatabase(path, 'FULL');
@@ -91,7 +93,9 @@ export class SqliteStore implements Store {
       }
       throw err;
     }
-    return { id: record.id, name: record.name ?? null, revision: 1, value: record.value };
+    const stored = { id: record.id, name: record.name ?? null, revision: 1, value: record.value };
+    this.changes.publish({ kind, tenant: ctx.tenant, id: record.id, record: stored });
+    return stored;
   }
 
   async update<T>(
@@ -116,7 +120,9 @@ export class SqliteStore implements Store {
       return { id, name, revision, value: change.value };
     });
     try {
-      return run();
+      const stored = run();
+      this.changes.publish({ kind, tenant: ctx.tenant, id, record: stored });
+      return stored;
     } catch (err) {
       if (isUniqueViolation(err)) throw alreadyExists(`${kind} name ${String(change.name)} is already in use`, err);
       throw err;
@@ -139,11 +145,30 @@ export class SqliteStore implements Store {
       }
       throw notFound(`No such ${kind}: ${id}`);
     }
+    this.changes.publish({ kind, tenant: ctx.tenant, id, record: null });
+  }
+
+  /** In-process only: another process writing the same file is not seen. */
+  async watch<T>(kind: string, onChange: (change: StoreChange<T>) => void): Promise<StoreWatch> {
+    return this.changes.subscribe(kind, onChange);
+  }
+
+  /** Every record of every tenant and kind, for `berth store migrate`. */
+  *exportRecords(): Generator<ExportedRecord> {
+    const rows = this.db
+      .prepare('SELECT tenant, kind, id, name, revision, value FROM records ORDER BY kind, tenant, id')
+      .iterate() as IterableIterator<Row & { tenant: string; kind: string }>;
+    for (const row of rows) yield { tenant: row.tenant, kind: row.kind, ...decode<unknown>(row) };
   }
 
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+export interface ExportedRecord extends Stored<unknown> {
+  tenant: string;
+  kind: string;
 }
 
 function decode<T>(row: Row): Stored<T> {
