@@ -141,6 +141,7 @@ export class ClusterState implements ClusterView {
     if (host) {
       addResources(host.allocated, record.resources, -1);
       host.containerIds.delete(id);
+      host.containerCount = host.containerIds.size;
     }
     const tenant = this.tenants.get(record.tenant);
     if (tenant) {
@@ -157,6 +158,7 @@ export class ClusterState implements ClusterView {
     if (assumedAt !== undefined) this.claims.set(record.id, assumedAt);
     addResources(host.allocated, record.resources, +1);
     host.containerIds.add(record.id);
+    host.containerCount = host.containerIds.size;
     let tenant = this.tenants.get(record.tenant);
     if (!tenant) this.tenants.set(record.tenant, (tenant = new TenantIndex()));
     tenant.add(record, host.id, host.slot, this.hostOrder.length + this.freeSlots.length);
@@ -197,6 +199,12 @@ export class HostState implements HostView {
   maxContainers = Infinity;
   readonly allocated: Resources = { milliCpus: 0, memoryBytes: 0, diskBytes: 0, gpus: 0 };
   readonly containerIds = new Set<string>();
+  /**
+   * `containerIds.size`, kept beside it: capacity reads it for every host examined, and a
+   * set's size lives in its hash table, a separate block of memory that missed the CPU cache
+   * on nearly every host (the largest single cost of a placement at 150,000 containers).
+   */
+  containerCount = 0;
   constructor(
     info: HostInfo,
     /** Position in the cluster's host order. */
@@ -216,10 +224,6 @@ export class HostState implements HostView {
     this.healthy = info.healthy;
     this.cordoned = info.cordoned;
     this.maxContainers = info.maxContainers ?? Infinity;
-  }
-
-  get containerCount(): number {
-    return this.containerIds.size;
   }
 
 }

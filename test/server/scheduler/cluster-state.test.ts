@@ -30,7 +30,9 @@ test('indexes follow adds and removes: names, short ids, labels per host, tenant
   assert.deepEqual([...acme.hostsWithLabel('role', 'web')!], [['b', 1]]);
   assert.equal(cluster.host('a')!.allocated.memoryBytes, 0);
   assert.equal(acme.containersOn(slot('a')), 0);
+  assert.deepEqual([cluster.host('a')!.containerCount, cluster.host('b')!.containerCount], [0, 2], 'container counts follow removals');
   cluster.removeContainer(web.id); // unknown now: no-op
+  assert.equal(cluster.host('a')!.containerCount, 0);
 
   cluster.upsertHost(makeHost('b', { images: [] }));
   assert.deepEqual([...cluster.hostsWithImage('redis')!], ['a']);
