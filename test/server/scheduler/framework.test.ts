@@ -94,3 +94,32 @@ test('a sampled walk stops early but rotates, so every host gets its turn; a ful
   assert.equal(placement.hostId, 'h299');
   assert.equal(placement.hostsExamined, 300);
 });
+
+test('at 5,000 hosts with default sampling: a lone fitting host is found wherever the walk starts, and "no host fits" counts all 5,000', async () => {
+  const hosts = Array.from({ length: 5000 }, (_, i) => makeHost(`h${i}`, { capacity: resources({ milliCpus: 4000, memoryBytes: 4 * GiB }) }));
+  // Only h7 (before the walk's start) can take 8 GiB; every other host is too small, cordoned or down.
+  const fitsOne = await schedulerWith(
+    hosts.map((h, i) =>
+      i === 7 ? { ...h, capacity: resources({ milliCpus: 4000, memoryBytes: 16 * GiB }) } : i % 3 === 0 ? { ...h, cordoned: true } : i % 3 === 1 ? { ...h, healthy: false } : h,
+    ),
+  );
+  // Small placements move the rotating walk's start far past h7.
+  for (let i = 0; i < 30; i++) fitsOne.place(makeRequest({ resources: resources({ memoryBytes: GiB }) })).confirm();
+  const placement = fitsOne.place(makeRequest({ resources: resources({ memoryBytes: 8 * GiB }) }));
+  assert.equal(placement.hostId, 'h7');
+  assert.equal(placement.hostsExamined, 5000, 'sampling kept walking, all the way round, until it found the one');
+  placement.release();
+
+  const error = refusal(fitsOne, makeRequest({ resources: resources({ memoryBytes: 32 * GiB }) }));
+  assert.equal(error.diagnosis.rejections.size, 5000, 'every host has its reason');
+  assert.equal(error.message, 'no host fits: 1667 hosts cordoned, 1667 without enough memory (need 32 GiB), 1666 down');
+});
+
+test('at 5,000 hosts, a hard affinity that no examined host satisfies still accounts for every host in the summary', async () => {
+  const hosts = Array.from({ length: 5000 }, (_, i) => makeHost(`h${i}`));
+  const scheduler = await schedulerWith(hosts, [makeContainer('h4999', { name: 'db' })]);
+  scheduler.cluster.upsertHost({ ...hosts[4999]!, cordoned: true });
+  const error = refusal(scheduler, makeRequest({ env: ['affinity:container==db'] }));
+  assert.equal(error.diagnosis.rejections.size, 5000);
+  assert.equal(error.message, 'no host fits: 4999 hosts excluded by affinity to db, 1 cordoned');
+});
