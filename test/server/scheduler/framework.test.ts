@@ -123,3 +123,22 @@ test('at 5,000 hosts, a hard affinity that no examined host satisfies still acco
   assert.equal(error.diagnosis.rejections.size, 5000);
   assert.equal(error.message, 'no host fits: 4999 hosts excluded by affinity to db, 1 cordoned');
 });
+
+test('one cycle leaves nothing behind for the next: skipped plugins and feasible hosts are per request', async () => {
+  // h5 is the fullest host, so it scores lowest: a host left over from an earlier cycle would beat it.
+  const hosts = Array.from({ length: 300 }, (_, i) => makeHost(`h${i}`));
+  const scheduler = await schedulerWith(hosts, [makeContainer('h5', { name: 'big', resources: resources({ memoryBytes: 15 * GiB }) })]);
+  for (let round = 0; round < 3; round++) {
+    const plain = scheduler.place(makeRequest());
+    assert.notEqual(plain.hostId, 'h5');
+    assert.ok(plain.feasibleHosts > 100, `${plain.feasibleHosts} feasible hosts`);
+    plain.confirm();
+    const pinned = scheduler.place(makeRequest({ env: ['constraint:node==h5'] }));
+    assert.deepEqual([pinned.hostId, pinned.feasibleHosts], ['h5', 1], 'the constraint filter ran although the request before had none');
+    pinned.confirm();
+    const apart = scheduler.place(makeRequest({ env: ['affinity:container!=big', 'constraint:node==/^h[0-9]$/'] }));
+    assert.notEqual(apart.hostId, 'h5', 'the affinity filter ran');
+    assert.equal(apart.feasibleHosts, 9);
+    apart.confirm();
+  }
+});
