@@ -94,6 +94,7 @@ export class Framework {
    * every cycle, written over, never shrunk (V8 frees an array's storage when its length is
    * set to 0): cycles never overlap (`selectHost` is synchronous and plugins never call back
    * into it), and growing a fresh array to 100 hosts was half of a placement's garbage.
+   * Entries past `found` are stale views (perhaps of removed hosts) and are never read.
    */
   private readonly feasible: HostView[] = [];
   /** The filters and scorers left once the skipped ones are removed, by skip mask (bit i: plugin i skipped). */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isKind } from '../../../src/common/errors.js';
 import { statusOf } from '../../../src/server/docker-api/errors.js';
-import { Diagnosis, feasibleHostsToFind, NoHostFitsError, DEFAULT_SAMPLING } from '../../../src/server/scheduler/framework.js';
+import { Diagnosis, feasibleHostsToFind, Framework, NoHostFitsError, DEFAULT_SAMPLING } from '../../../src/server/scheduler/framework.js';
 import { REASON_CORDONED, REASON_DOWN } from '../../../src/server/scheduler/plugins/host-health.js';
 import type { Scheduler } from '../../../src/server/scheduler/scheduler.js';
 import { GiB, makeContainer, makeHost, makeRequest, resources, schedulerWith } from '../../support/scheduler-fixtures.js';
@@ -141,4 +141,11 @@ test('one cycle leaves nothing behind for the next: skipped plugins and feasible
     assert.equal(apart.feasibleHosts, 9);
     apart.confirm();
   }
+});
+
+test('a profile with more filters than a skip mask holds is refused when the framework is built, never during a placement', () => {
+  const filter = { name: 'f', filter: () => null };
+  const profile = { name: 'wide', preFilters: [], filters: Array.from({ length: 31 }, () => filter), scorers: [], reservers: [], walk: 'rotate' as const };
+  assert.throws(() => new Framework(profile), /more than 30 filters or scorers/);
+  assert.doesNotThrow(() => new Framework({ ...profile, filters: profile.filters.slice(0, 30) }));
 });
