@@ -1,4 +1,4 @@
-import { BerthError } from '../../common/errors.js';
+import { BerthError, internal } from '../../common/errors.js';
 import {
   CycleState,
   type ClusterView,
@@ -89,10 +89,28 @@ export class NoHostFitsError extends BerthError {
 
 export class Framework {
   private nextStart = 0;
+  /**
+   * The hosts found feasible in the current cycle: its first `found` entries. One array for
+   * every cycle, written over, never shrunk (V8 frees an array's storage when its length is
+   * set to 0): cycles never overlap (`selectHost` is synchronous and plugins never call back
+   * into it), and growing a fresh array to 100 hosts was half of a placement's garbage.
+   * Entries past `found` are stale views (perhaps of removed hosts) and are never read.
+   */
+  private readonly feasible: HostView[] = [];
+  /** The filters and scorers left once the skipped ones are removed, by skip mask (bit i: plugin i skipped). */
+  private readonly activeFilters = new Map<number, FilterPlugin[]>();
+  private readonly activeScorers = new Map<number, { plugin: ScorePlugin; weight: number }[]>();
+  /** Plugin name → its bit in a skip mask of filters (of scorers): bit i is the profile's i-th filter (scorer). */
+  private readonly filterBits = new Map<string, number>();
+  private readonly scorerBits = new Map<string, number>();
   constructor(
     readonly profile: Profile,
     private readonly sampling: SamplingOptions = DEFAULT_SAMPLING,
-  ) {}
+  ) {
+    if (profile.filters.length > 30 || profile.scorers.length > 30) throw internal(`scheduler profile ${profile.name}: more than 30 filters or scorers`);
+    profile.filters.forEach((plugin, i) => this.filterBits.set(plugin.name, (this.filterBits.get(plugin.name) ?? 0) | (1 << i)));
+    profile.scorers.forEach(({ plugin }, i) => this.scorerBits.set(plugin.name, (this.scorerBits.get(plugin.name) ?? 0) | (1 << i)));
+  }
 
   /**
    * Pre-filter, filter (sampled) and score; returns the best host. Throws InvalidArgument for
@@ -103,13 +121,13 @@ export class Framework {
     const state = new CycleState();
     let onlyHosts: ReadonlySet<string> | undefined;
     let outsideRejection: Rejection | undefined;
-    const skipFilter = new Set<string>();
-    const skipScore = new Set<string>();
+    let skipFilters = 0;
+    let skipScorers = 0;
     for (const plugin of this.profile.preFilters) {
       const result = plugin.preFilter(state, request, cluster);
       if (!result) continue;
-      if (result.skipFilter) skipFilter.add(plugin.name);
-      if (result.skipScore) skipScore.add(plugin.name);
+      if (result.skipFilter) skipFilters |= this.filterBits.get(plugin.name) ?? 0;
+      if (result.skipScore) skipScorers |= this.scorerBits.get(plugin.name) ?? 0;
       if (result.onlyHosts && (!onlyHosts || result.onlyHosts.size < onlyHosts.size)) {
         onlyHosts = result.onlyHosts;
         outsideRejection = result.rejection;
@@ -118,38 +136,53 @@ export class Framework {
     const cycle: Cycle = {
       state,
       request,
-      filters: this.profile.filters.filter((p) => !skipFilter.has(p.name)),
-      scorers: this.profile.scorers.filter(({ plugin }) => !skipScore.has(plugin.name)),
-      diagnosis: new Diagnosis(cluster.hostCount),
+      filters: this.filtersWithout(skipFilters),
+      scorers: this.scorersWithout(skipScorers),
+      hostCount: cluster.hostCount,
+      diagnosis: undefined,
     };
-    const feasible: HostView[] = [];
+    const feasible = this.feasible;
+    let found = 0;
     const wanted = feasibleHostsToFind(cluster.hostCount, this.sampling);
     let examined = 0;
     if (onlyHosts) {
       for (const id of onlyHosts) {
-        if (feasible.length >= wanted) break;
+        if (found >= wanted) break;
         const host = cluster.host(id);
         if (!host) continue;
         examined++;
-        if (fits(cycle, host)) feasible.push(host);
+        if (fits(cycle, host)) feasible[found++] = host;
       }
     } else {
       const hosts = cluster.hosts();
       const count = hosts.length;
       const start = this.profile.walk === 'rotate' && count > 0 ? this.nextStart % count : 0;
-      for (; examined < count && feasible.length < wanted; examined++) {
+      for (; examined < count && found < wanted; examined++) {
         const host = hosts[(start + examined) % count]!;
-        if (fits(cycle, host)) feasible.push(host);
+        if (fits(cycle, host)) feasible[found++] = host;
       }
       if (count > 0) this.nextStart = (start + examined) % count;
     }
-    if (feasible.length === 0) {
+    if (found === 0) {
+      const diagnosis = diagnosisOf(cycle);
       if (onlyHosts && outsideRejection) {
-        for (const host of cluster.hosts()) if (!onlyHosts.has(host.id)) cycle.diagnosis.rejections.set(host.id, outsideRejection);
+        for (const host of cluster.hosts()) if (!onlyHosts.has(host.id)) diagnosis.rejections.set(host.id, outsideRejection);
       }
-      throw new NoHostFitsError(cycle.diagnosis);
+      throw new NoHostFitsError(diagnosis);
     }
-    return { hostId: best(cycle, feasible), state, hostsExamined: examined, feasibleHosts: feasible.length };
+    return { hostId: best(cycle, feasible, found), state, hostsExamined: examined, feasibleHosts: found };
+  }
+
+  private filtersWithout(skipped: number): FilterPlugin[] {
+    let filters = this.activeFilters.get(skipped);
+    if (!filters) this.activeFilters.set(skipped, (filters = this.profile.filters.filter((_, i) => (skipped & (1 << i)) === 0)));
+    return filters;
+  }
+
+  private scorersWithout(skipped: number): { plugin: ScorePlugin; weight: number }[] {
+    let scorers = this.activeScorers.get(skipped);
+    if (!scorers) this.activeScorers.set(skipped, (scorers = this.profile.scorers.filter((_, i) => (skipped & (1 << i)) === 0)));
+    return scorers;
   }
 
   /** Runs every reserve plugin on the chosen host; on a refusal, unreserves them all and returns it. */
@@ -176,14 +209,20 @@ interface Cycle {
   request: PlacementRequest;
   filters: FilterPlugin[];
   scorers: { plugin: ScorePlugin; weight: number }[];
-  diagnosis: Diagnosis;
+  hostCount: number;
+  /** Made at the first refusal: most placements meet none. */
+  diagnosis: Diagnosis | undefined;
+}
+
+function diagnosisOf(cycle: Cycle): Diagnosis {
+  return (cycle.diagnosis ??= new Diagnosis(cycle.hostCount));
 }
 
 function fits(cycle: Cycle, host: HostView): boolean {
   for (const plugin of cycle.filters) {
     const rejection = plugin.filter(cycle.state, cycle.request, host);
     if (rejection) {
-      cycle.diagnosis.rejections.set(host.id, rejection);
+      diagnosisOf(cycle).rejections.set(host.id, rejection);
       return false;
     }
   }
@@ -191,11 +230,12 @@ function fits(cycle: Cycle, host: HostView): boolean {
 }
 
 /** The highest weighted score; ties go to the host met first in the walk. */
-function best(cycle: Cycle, feasible: HostView[]): string {
+function best(cycle: Cycle, feasible: readonly HostView[], found: number): string {
   let bestHost = feasible[0]!;
   if (cycle.scorers.length === 0) return bestHost.id;
   let bestScore = -Infinity;
-  for (const host of feasible) {
+  for (let i = 0; i < found; i++) {
+    const host = feasible[i]!;
     let total = 0;
     for (const { plugin, weight } of cycle.scorers) total += weight * plugin.score(cycle.state, cycle.request, host);
     if (total > bestScore) {

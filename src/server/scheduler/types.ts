@@ -119,6 +119,8 @@ export interface ClusterView {
   tenant(tenant: string): TenantView;
   /** Hosts holding an image reference exactly (normalised), for image affinity. */
   hostsWithImage(reference: string): ReadonlySet<string> | undefined;
+  /** The same by host slot (`HostView.slot`): 1 where the host holds the image; slots past the end hold none. */
+  hostSlotsWithImage(reference: string): Readonly<Uint8Array> | undefined;
   /** Every distinct (normalised) image reference some host holds, for image globs and regexps. */
   imageReferences(): Iterable<string>;
 }

@@ -30,7 +30,9 @@ test('indexes follow adds and removes: names, short ids, labels per host, tenant
   assert.deepEqual([...acme.hostsWithLabel('role', 'web')!], [['b', 1]]);
   assert.equal(cluster.host('a')!.allocated.memoryBytes, 0);
   assert.equal(acme.containersOn(slot('a')), 0);
+  assert.deepEqual([cluster.host('a')!.containerCount, cluster.host('b')!.containerCount], [0, 2], 'container counts follow removals');
   cluster.removeContainer(web.id); // unknown now: no-op
+  assert.equal(cluster.host('a')!.containerCount, 0);
 
   cluster.upsertHost(makeHost('b', { images: [] }));
   assert.deepEqual([...cluster.hostsWithImage('redis')!], ['a']);
@@ -76,4 +78,30 @@ test('a large tenant\'s per-host counts survive the switch to the dense array, a
   cluster.addContainer(makeContainer('h39'));
   assert.equal(cluster.tenant('acme').containersOn(cluster.host('h39')!.slot), 1);
   assert.equal(cluster.tenant('acme').containersOn(10_000), 0);
+});
+
+test('image holders by slot follow reports and removals, and a reused slot starts without images', () => {
+  const cluster = new ClusterState();
+  for (let i = 0; i < 100; i++) cluster.upsertHost(makeHost(`h${i}`, { images: i % 2 === 0 ? ['redis'] : [] }));
+  const slot = (id: string): number => cluster.host(id)!.slot;
+  const holders = (): number[] =>
+    cluster
+      .hosts()
+      .filter((h) => cluster.hostSlotsWithImage('docker.io/library/redis:latest')?.[h.slot] === 1)
+      .map((h) => Number(h.id.slice(1)))
+      .sort((a, b) => a - b);
+  assert.deepEqual(holders(), [...cluster.hostsWithImage('redis')!].map((id) => Number(id.slice(1))).sort((a, b) => a - b));
+  assert.equal(holders().length, 50, 'slots past the first array size were grown into');
+  cluster.upsertHost(makeHost('h98', { images: [] }));
+  cluster.upsertHost(makeHost('h99', { images: ['redis:latest'] }));
+  assert.equal(holders().includes(98), false);
+  assert.equal(holders().includes(99), true);
+  const freed = slot('h0');
+  cluster.removeHost('h0');
+  cluster.upsertHost(makeHost('fresh'));
+  assert.equal(slot('fresh'), freed, 'the freed slot is reused');
+  assert.notEqual(cluster.hostSlotsWithImage('redis')![freed], 1, 'the new host does not inherit the old one\'s images');
+  for (let i = 2; i < 100; i += 2) cluster.upsertHost(makeHost(`h${i}`, { images: [] }));
+  cluster.upsertHost(makeHost('h99', { images: [] }));
+  assert.equal(cluster.hostSlotsWithImage('redis'), undefined, 'an image no host holds is dropped');
 });

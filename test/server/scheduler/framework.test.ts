@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isKind } from '../../../src/common/errors.js';
 import { statusOf } from '../../../src/server/docker-api/errors.js';
-import { Diagnosis, feasibleHostsToFind, NoHostFitsError, DEFAULT_SAMPLING } from '../../../src/server/scheduler/framework.js';
+import { Diagnosis, feasibleHostsToFind, Framework, NoHostFitsError, DEFAULT_SAMPLING } from '../../../src/server/scheduler/framework.js';
 import { REASON_CORDONED, REASON_DOWN } from '../../../src/server/scheduler/plugins/host-health.js';
 import type { Scheduler } from '../../../src/server/scheduler/scheduler.js';
 import { GiB, makeContainer, makeHost, makeRequest, resources, schedulerWith } from '../../support/scheduler-fixtures.js';
@@ -93,4 +93,59 @@ test('a sampled walk stops early but rotates, so every host gets its turn; a ful
   const placement = oneFits.place(makeRequest());
   assert.equal(placement.hostId, 'h299');
   assert.equal(placement.hostsExamined, 300);
+});
+
+test('at 5,000 hosts with default sampling: a lone fitting host is found wherever the walk starts, and "no host fits" counts all 5,000', async () => {
+  const hosts = Array.from({ length: 5000 }, (_, i) => makeHost(`h${i}`, { capacity: resources({ milliCpus: 4000, memoryBytes: 4 * GiB }) }));
+  // Only h7 (before the walk's start) can take 8 GiB; every other host is too small, cordoned or down.
+  const fitsOne = await schedulerWith(
+    hosts.map((h, i) =>
+      i === 7 ? { ...h, capacity: resources({ milliCpus: 4000, memoryBytes: 16 * GiB }) } : i % 3 === 0 ? { ...h, cordoned: true } : i % 3 === 1 ? { ...h, healthy: false } : h,
+    ),
+  );
+  // Small placements move the rotating walk's start far past h7.
+  for (let i = 0; i < 30; i++) fitsOne.place(makeRequest({ resources: resources({ memoryBytes: GiB }) })).confirm();
+  const placement = fitsOne.place(makeRequest({ resources: resources({ memoryBytes: 8 * GiB }) }));
+  assert.equal(placement.hostId, 'h7');
+  assert.equal(placement.hostsExamined, 5000, 'sampling kept walking, all the way round, until it found the one');
+  placement.release();
+
+  const error = refusal(fitsOne, makeRequest({ resources: resources({ memoryBytes: 32 * GiB }) }));
+  assert.equal(error.diagnosis.rejections.size, 5000, 'every host has its reason');
+  assert.equal(error.message, 'no host fits: 1667 hosts cordoned, 1667 without enough memory (need 32 GiB), 1666 down');
+});
+
+test('at 5,000 hosts, a hard affinity that no examined host satisfies still accounts for every host in the summary', async () => {
+  const hosts = Array.from({ length: 5000 }, (_, i) => makeHost(`h${i}`));
+  const scheduler = await schedulerWith(hosts, [makeContainer('h4999', { name: 'db' })]);
+  scheduler.cluster.upsertHost({ ...hosts[4999]!, cordoned: true });
+  const error = refusal(scheduler, makeRequest({ env: ['affinity:container==db'] }));
+  assert.equal(error.diagnosis.rejections.size, 5000);
+  assert.equal(error.message, 'no host fits: 4999 hosts excluded by affinity to db, 1 cordoned');
+});
+
+test('one cycle leaves nothing behind for the next: skipped plugins and feasible hosts are per request', async () => {
+  // h5 is the fullest host, so it scores lowest: a host left over from an earlier cycle would beat it.
+  const hosts = Array.from({ length: 300 }, (_, i) => makeHost(`h${i}`));
+  const scheduler = await schedulerWith(hosts, [makeContainer('h5', { name: 'big', resources: resources({ memoryBytes: 15 * GiB }) })]);
+  for (let round = 0; round < 3; round++) {
+    const plain = scheduler.place(makeRequest());
+    assert.notEqual(plain.hostId, 'h5');
+    assert.ok(plain.feasibleHosts > 100, `${plain.feasibleHosts} feasible hosts`);
+    plain.confirm();
+    const pinned = scheduler.place(makeRequest({ env: ['constraint:node==h5'] }));
+    assert.deepEqual([pinned.hostId, pinned.feasibleHosts], ['h5', 1], 'the constraint filter ran although the request before had none');
+    pinned.confirm();
+    const apart = scheduler.place(makeRequest({ env: ['affinity:container!=big', 'constraint:node==/^h[0-9]$/'] }));
+    assert.notEqual(apart.hostId, 'h5', 'the affinity filter ran');
+    assert.equal(apart.feasibleHosts, 9);
+    apart.confirm();
+  }
+});
+
+test('a profile with more filters than a skip mask holds is refused when the framework is built, never during a placement', () => {
+  const filter = { name: 'f', filter: () => null };
+  const profile = { name: 'wide', preFilters: [], filters: Array.from({ length: 31 }, () => filter), scorers: [], reservers: [], walk: 'rotate' as const };
+  assert.throws(() => new Framework(profile), /more than 30 filters or scorers/);
+  assert.doesNotThrow(() => new Framework({ ...profile, filters: profile.filters.slice(0, 30) }));
 });

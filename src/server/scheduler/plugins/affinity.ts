@@ -46,12 +46,19 @@ interface Prepared {
 
 const PREPARED = new StateKey<Prepared>(`${Name}/prepared`);
 const NO_HOSTS: HostSet = new Set<string>();
+/** Most requests carry no affinity: they share these instead of allocating their own. */
+const NO_RULES: Prepared = Object.freeze({ hard: [], soft: [] });
+const NOTHING_TO_DO: PreFilterResult = Object.freeze({ skipFilter: true, skipScore: true });
 
 export class Affinity implements PreFilterPlugin, FilterPlugin, ScorePlugin {
   readonly name = Name;
 
   preFilter(state: CycleState, request: PlacementRequest, cluster: ClusterView): PreFilterResult {
     const { affinities } = rulesOf(state, request);
+    if (affinities.length === 0) {
+      state.write(PREPARED, NO_RULES);
+      return NOTHING_TO_DO;
+    }
     const prepared: Prepared = { hard: [], soft: [] };
     let narrowest: ResolvedRule | undefined;
     const tenant = cluster.tenant(request.tenant);

@@ -42,10 +42,13 @@ export class Capacity implements FilterPlugin {
     const { capacity } = host;
     const { allocated } = host;
     if (host.containerCount >= host.maxContainers) return REASON_CONTAINER_LIMIT;
-    for (const resource of RESOURCES) {
-      const amount = wanted[resource];
-      if (amount > 0 && allocated[resource] + amount > capacity[resource]) return reason(state, resource, amount);
-    }
+    // Written out resource by resource (in RESOURCES' order) rather than looped over the
+    // names: a property read with a varying key is a generic lookup, and this runs for every
+    // host examined — it was a fifth of a placement's time at 5,000 hosts.
+    if (wanted.memoryBytes > 0 && allocated.memoryBytes + wanted.memoryBytes > capacity.memoryBytes) return reason(state, 'memoryBytes', wanted.memoryBytes);
+    if (wanted.milliCpus > 0 && allocated.milliCpus + wanted.milliCpus > capacity.milliCpus) return reason(state, 'milliCpus', wanted.milliCpus);
+    if (wanted.gpus > 0 && allocated.gpus + wanted.gpus > capacity.gpus) return reason(state, 'gpus', wanted.gpus);
+    if (wanted.diskBytes > 0 && allocated.diskBytes + wanted.diskBytes > capacity.diskBytes) return reason(state, 'diskBytes', wanted.diskBytes);
     return null;
   }
 }

@@ -26,6 +26,9 @@ interface Prepared {
 }
 
 const PREPARED = new StateKey<Prepared>(`${Name}/prepared`);
+/** Most requests carry no constraint: they share these instead of allocating their own. */
+const NO_RULES: Prepared = Object.freeze({ hard: [], soft: [] });
+const NOTHING_TO_DO: PreFilterResult = Object.freeze({ skipFilter: true, skipScore: true });
 
 export function hostMatches(rule: PlacementRule, host: HostInfo): boolean {
   if (rule.key === 'node') return rule.pattern.test(host.name) || rule.pattern.test(host.id);
@@ -42,6 +45,10 @@ export class Constraints implements PreFilterPlugin, FilterPlugin, ScorePlugin {
 
   preFilter(state: CycleState, request: PlacementRequest): PreFilterResult {
     const { constraints } = rulesOf(state, request);
+    if (constraints.length === 0) {
+      state.write(PREPARED, NO_RULES);
+      return NOTHING_TO_DO;
+    }
     const prepared: Prepared = { hard: [], soft: [] };
     for (const rule of constraints) {
       if (rule.soft) prepared.soft.push(rule);
