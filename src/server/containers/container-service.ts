@@ -195,9 +195,10 @@ export class ContainerService {
       imageIdsFor: (ref) => ancestors.get(ref) ?? [],
       ...(networkFacts ? { networkFiltersMatch: (r: ContainerRecord) => matchesNetworkFilters(filters, r, networkFacts.get(r.id)) } : {}),
     });
+    const networkSummaries = await this.networking?.summarySettings(ctx, selected);
     return Promise.all(
       selected.map(async (record) => {
-        const network = await this.networking?.summarySettings(ctx, record);
+        const network = networkSummaries?.get(record.id);
         const summary = options.size ? await this.rootfs.sizeRw(record.id).catch(() => 0).then((sizeRw) => containerSummary(record, { SizeRw: sizeRw, SizeRootFs: sizeRw })) : containerSummary(record);
         return network ? { ...summary, ...network } : summary;
       }),

@@ -16,7 +16,7 @@ import { SANDBOX_KIND, type EndpointRecord, type NetworkRecord, type SandboxInte
 import type { NetworkHost } from './network-host.js';
 import type { LiveEndpoints, NetworkService } from './network-service.js';
 import { PortReservations, wantedBindings, type PortBindings } from './port-bindings.js';
-import type { ContainerNetworking, NetworkPlan } from './types.js';
+import type { ContainerNetworking, ContainerSummaryNetwork, NetworkPlan } from './types.js';
 import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
 import type { IdRange } from '../../agent/userns/id-range.js';
@@ -433,7 +433,10 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   }
 
   async inspectSettings(ctx: RequestContext, record: ContainerRecord): Promise<Record<string, unknown>> {
-    const endpoints = await this.networks.endpointsOf(ctx, record.id);
+    return this.settingsFrom(ctx, record, await this.networks.endpointsOf(ctx, record.id));
+  }
+
+  private settingsFrom(ctx: RequestContext, record: ContainerRecord, endpoints: EndpointRecord[]): Record<string, unknown> {
     return containerNetworkSettings(record, endpoints, this.sandboxes.get(record.id), {
       byId: (id) => this.networks.byId(id),
       byName: (name) => this.networks.byName(ctx.tenant, name),
@@ -441,9 +444,15 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     });
   }
 
-  async summarySettings(ctx: RequestContext, record: ContainerRecord): Promise<{ Ports: unknown[]; NetworkSettings: Record<string, unknown> }> {
-    const settings = await this.inspectSettings(ctx, record);
-    return { Ports: containerPortsSummary(record, this.sandboxes.get(record.id)), NetworkSettings: { Networks: settings.Networks } };
+  async summarySettings(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerSummaryNetwork>> {
+    // One read of the tenant's endpoints for the whole list: per container it made `ps` quadratic.
+    const endpointsByContainer = await this.networks.endpointsByContainer(ctx);
+    const summaries = new Map<string, ContainerSummaryNetwork>();
+    for (const record of records) {
+      const settings = this.settingsFrom(ctx, record, endpointsByContainer.get(record.id) ?? []);
+      summaries.set(record.id, { Ports: containerPortsSummary(record, this.sandboxes.get(record.id)), NetworkSettings: { Networks: settings.Networks } });
+    }
+    return summaries;
   }
 
   /** dockerd's network events for a container joining (start) or leaving (exit) its networks. */

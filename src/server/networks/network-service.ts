@@ -378,6 +378,18 @@ export class NetworkService {
       .sort((a, b) => a.order - b.order);
   }
 
+  /** Every endpoint of the tenant grouped by container, in attach order: one read for a whole list view. */
+  async endpointsByContainer(ctx: RequestContext): Promise<Map<string, EndpointRecord[]>> {
+    const grouped = new Map<string, EndpointRecord[]>();
+    for (const { value } of await this.store.list<EndpointRecord>(ctx, ENDPOINT_KIND)) {
+      const list = grouped.get(value.containerId);
+      if (list) list.push(value);
+      else grouped.set(value.containerId, [value]);
+    }
+    for (const list of grouped.values()) list.sort((a, b) => a.order - b.order);
+    return grouped;
+  }
+
   async allEndpoints(ctx: RequestContext): Promise<EndpointRecord[]> {
     return (await this.store.list<EndpointRecord>(ctx, ENDPOINT_KIND)).map((e) => e.value);
   }

@@ -25,7 +25,13 @@ export interface ContainerNetworking {
   filterFacts(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerNetworkFacts>>;
   /** NetworkSettings of inspect and the Ports/NetworkSettings of a list summary. */
   inspectSettings(ctx: RequestContext, record: ContainerRecord): Promise<Record<string, unknown>>;
-  summarySettings(ctx: RequestContext, record: ContainerRecord): Promise<{ Ports: unknown[]; NetworkSettings: Record<string, unknown> }>;
+  /** Per container id, the Ports/NetworkSettings of its list summary (one store read for all). */
+  summarySettings(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerSummaryNetwork>>;
+}
+
+export interface ContainerSummaryNetwork {
+  Ports: unknown[];
+  NetworkSettings: Record<string, unknown>;
 }
 
 export interface PlannedEndpoint {
