@@ -97,6 +97,8 @@ describe('cluster: transport failures', () => {
     assert.ok(downAfter >= DOWN_TIMEOUT_MS - 500, `down too early, after ${downAfter} ms`);
     assert.equal((await cluster.hosts()).find((h) => h.Name === 'alpha')!.State, 'down');
     assert.match(await cluster.berthOk(['host', 'ls']), /alpha\s+down/);
+    // A down host's session is dropped: a stream to it fails at once with Unavailable, never hangs.
+    await assert.rejects(cluster.hub!.openStream(before.ID), (err: Error & { kind?: string }) => err.kind === 'Unavailable' && /host alpha is not connected/.test(err.message));
 
     await alpha.restart();
     const after = (await cluster.hosts()).find((h) => h.Name === 'alpha')!;

@@ -195,6 +195,11 @@ export class HostRegistry extends EventEmitter {
     if (record) this.emit(event, this.detail(record));
   }
 
+  /** Whether a host of exactly this name exists (names, unlike refs, are never prefixes). */
+  hasName(name: string): boolean {
+    return this.byName(name) !== undefined;
+  }
+
   private byName(name: string): Stored<HostRecord> | undefined {
     return [...this.records.values()].find((r) => r.value.name === name);
   }

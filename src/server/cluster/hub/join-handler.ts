@@ -25,7 +25,7 @@ export async function handleJoin(
   try {
     const request = parseJoinRequest(await readLine(socket, MAX_JOIN_LINE));
     // Refuse a taken name before the token is spent on it.
-    if (deps.registry.host(request.name)?.name === request.name) {
+    if (deps.registry.hasName(request.name)) {
       throw invalidArgument(`a host named ${request.name} has already joined; remove it (berth host rm) or start the agent with another --name`);
     }
     const tokenId = await deps.tokens.redeem(request.token);
