@@ -64,7 +64,7 @@ describe('cluster: failover, fencing and drain', () => {
   const inspect = async (name: string): Promise<Inspect> => (JSON.parse(await dockerOk(tenant, ['inspect', name])) as Inspect[])[0]!;
   const names = async (): Promise<string[]> => (await dockerOk(tenant, ['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n').filter(Boolean).sort();
 
-  test('a lost host\'s restart-policy containers run elsewhere within 15 s; when it returns nothing runs twice', async () => {
+  test('a lost host\'s restart-policy containers run elsewhere within 15 s; when it returns nothing runs twice', async (t) => {
     const services = [
       { name: 'svc-always', policy: 'always', seconds: 3601 },
       { name: 'svc-unless', policy: 'unless-stopped', seconds: 3602 },
@@ -97,6 +97,7 @@ describe('cluster: failover, fencing and drain', () => {
     }
     const took = Date.now() - killedAt;
     assert.ok(took < 15_000, `moved in ${took} ms`);
+    t.diagnostic(`three restart-policy containers running on other hosts ${took} ms after the agent was killed (down timeout ${DOWN_TIMEOUT_MS} ms)`);
     const held = await pollFor('held moved', async () => {
       const view = await inspect('held').catch(() => undefined);
       return view && view.Node.Name !== 'fo-a' ? view : undefined;
@@ -111,10 +112,12 @@ describe('cluster: failover, fencing and drain', () => {
     // The partitioned host still runs its copies; it comes back and is fenced.
     assert.equal(await sleepers(3601), 2, 'during the partition the old copy still runs');
     await lost.restart();
+    const returnedAt = Date.now();
     await pollFor('each service running once on the machine', async () => {
       const counts = await Promise.all(services.map((s) => sleepers(s.seconds)));
       return counts.every((n) => n === 1) ? counts : undefined;
     }, 20_000);
+    t.diagnostic(`stale copies fenced ${Date.now() - returnedAt} ms after the agent was restarted`);
     assert.deepEqual(await names(), ['held', 'plain', 'svc-always', 'svc-onfail', 'svc-unless'], 'every container listed once');
     for (const s of services) assert.notEqual((await inspect(s.name)).Node.Name, 'fo-a');
     const back = await inspect('plain');
