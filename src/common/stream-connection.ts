@@ -4,11 +4,10 @@ import { Duplex } from 'node:stream';
  * A plain Duplex in front of an HTTP/2 stream, for code that treats it as a connection (node's
  * HTTP server and client, the engine's hijacked attach/exec).
  *
- * Why not the stream itself: node's Http2Stream takes writes without copying them, and the
- * HTTP server reuses the buffer it builds response headers in, so the first bytes of a
- * response could arrive garbled (seen on node 20); here every write is copied into a buffer
- * of its own before it reaches the stream. The few net.Socket methods the engine calls
- * (setNoDelay, setKeepAlive, setTimeout) are harmless no-ops on a stream.
+ * Why not the stream itself: string writes to an Http2Stream (node's HTTP server writes its
+ * status line and headers as latin1 strings) reached the peer with their first bytes garbled
+ * (node 20); here strings become Buffers before they reach the stream. The few net.Socket
+ * methods the engine calls (setNoDelay, setKeepAlive, setTimeout) are no-ops on a stream.
  *
  * Ends and errors pass both ways: end() ends our side of the stream (half-close, as attach
  * needs), destroy() resets it.
@@ -22,11 +21,14 @@ export class StreamConnection extends Duplex {
   ) {
     super({ allowHalfOpen: true });
     this.remoteAddress = remoteAddress;
+    // A connection's user may be done with it (an HTTP client after its response) when the
+    // tunnel breaks; the error must not then go unhandled and end the process.
+    this.on('error', () => undefined);
     inner.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) inner.pause();
     });
     inner.once('end', () => this.push(null));
-    inner.once('error', (err) => this.destroy(err));
+    inner.on('error', (err) => this.destroy(err));
     // The stream is gone (ended both ways, or reset): we are too, once what it sent was read.
     inner.once('close', () => {
       if (this.destroyed) return;
@@ -41,8 +43,7 @@ export class StreamConnection extends Duplex {
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    const copy = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk);
-    this.inner.write(copy, callback);
+    this.inner.write(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk, callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {

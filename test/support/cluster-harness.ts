@@ -192,7 +192,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
     await inProcess?.stop().catch(() => undefined);
     await run('ip', ['link', 'del', bridge]);
-    if (mode === 'berth-server') await cleanupBerthRoots(serverDir, join(serverDir, 'data'), join(serverDir, 'exec')).catch(() => undefined);
     await removeTree(baseDir);
   };
   const unregister = stopOnSignal(stop);
@@ -223,7 +222,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await startInProcess(0);
     } else {
       await mkdir(join(serverDir, 'data'), { recursive: true });
-      await mkdir(join(serverDir, 'exec'), { recursive: true });
       tenantPort = await freePort();
       const agentPort = await freePort();
       agentAddress = `${gateway}:${agentPort}`;
@@ -248,7 +246,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   async function spawnServer(): Promise<void> {
       const args = [
-        BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'), '--exec-root', join(serverDir, 'exec'),
+        BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'),
         '-H', `unix://${socket}`, '-H', `tcp://127.0.0.1:${tenantPort}`,
         '--agent-listen', `tcp://${agentAddress}`, '--host-down-timeout', String(downTimeoutMs),
       ];
@@ -336,10 +334,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         await exited;
       }
     };
-    const waitUp = async (): Promise<void> => {
+    /** Up with a heartbeat after `since`: one that came through this process's connection. */
+    const waitUp = async (since = 0): Promise<void> => {
       await pollFor(`agent ${name} up`, async () => {
         if (!alive()) throw new Error(`agent ${name} exited:\n${log.slice(-4000)}`);
-        return (await hosts()).find((h) => h.Name === name && h.State === 'up');
+        return (await hosts()).find((h) => h.Name === name && h.State === 'up' && h.LastSeen !== null && Date.parse(h.LastSeen) > since);
       });
     };
 
@@ -358,8 +357,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       kill: (signal: NodeJS.Signals = 'SIGKILL') => terminate(signal),
       restart: async (restartOptions: { waitUp?: boolean } = {}) => {
         await terminate('SIGTERM');
+        const since = Date.now();
         spawnAgent();
-        if (restartOptions.waitUp ?? true) await waitUp();
+        if (restartOptions.waitUp ?? true) await waitUp(since);
       },
       deleteNamespace: async () => {
         if (!namespaceExists) return;

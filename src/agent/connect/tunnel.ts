@@ -6,7 +6,7 @@ import {
   HEARTBEAT_PATH,
   REFUSAL_PREFIX,
   SESSION_WINDOW,
-  STREAM_WINDOW,
+  TUNNEL_SETTINGS,
   TUNNEL_ALPN,
   TUNNEL_PATH,
   type HostStatus,
@@ -108,7 +108,7 @@ export class AgentTunnel {
   /** Serves HTTP/2 on the connection the agent opened; `refused` records a GOAWAY's reason. */
   private serve(socket: TLSSocket, refused: (reason: string) => void): void {
     const { logger, identity } = this.options;
-    const h2 = createH2Server({ settings: { initialWindowSize: STREAM_WINDOW } });
+    const h2 = createH2Server({ settings: TUNNEL_SETTINGS });
     const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     h2.on('session', (session: Http2Session) => {
       session.on('goaway', (_code: number, _last: number, data?: Buffer) => {

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { StreamConnection } from '../../../common/stream-connection.js';
 import { unavailable } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logging.js';
-import { HEARTBEAT_PATH, REFUSAL_PREFIX, SESSION_WINDOW, STREAM_WINDOW, TUNNEL_PATH, type HostStatus } from '../../../common/agent-protocol.js';
+import { HEARTBEAT_PATH, REFUSAL_PREFIX, SESSION_WINDOW, TUNNEL_SETTINGS, TUNNEL_PATH, type HostStatus } from '../../../common/agent-protocol.js';
 
 /**
  * The control plane's side of each connected agent: one HTTP/2 client session over the TLS
@@ -21,7 +21,7 @@ export class HostSessions {
 
   /** Starts HTTP/2 on an authenticated agent socket and follows its heartbeats. */
   attach(hostId: string, socket: TLSSocket): void {
-    const session = connect(`https://${hostId}.host.berth`, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
+    const session = connect(`https://${hostId}.host.berth`, { createConnection: () => socket, settings: TUNNEL_SETTINGS });
     session.on('error', (err) => this.logger.debug({ hostId, err }, 'agent session error'));
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW));
     const previous = this.sessions.get(hostId);
