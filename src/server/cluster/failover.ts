@@ -39,7 +39,7 @@ export class Failover {
   constructor(
     private readonly deps: FrontDeps,
     placer: ContainerPlacer,
-    private readonly options: { retryMs?: number; concurrency?: number } = {},
+    private readonly options: { retryMs?: number; concurrency?: number; autoRemoveSweepMs?: number } = {},
   ) {
     this.placer = placer;
     this.log = deps.logger.child({ component: 'failover' });
@@ -66,6 +66,11 @@ export class Failover {
     for (const host of hub.hosts()) {
       if (host.state === 'up') void this.hostUp(host);
     }
+    // `--rm` containers that exited without anyone waiting (`run -d --rm`) leave placements
+    // behind: their hosts removed them. Checked now and then, only those.
+    const sweep = setInterval(() => void this.forgetAutoRemoved(), this.options.autoRemoveSweepMs ?? 15_000);
+    sweep.unref();
+    this.retryTimers.add(sweep);
     // Placements on hosts the hub does not know (removed while the control plane was down).
     const known = new Set(hub.hosts().map((h) => h.id));
     for (const hostId of new Set((await this.deps.placements.all()).map((p) => p.value.hostId))) {
@@ -85,6 +90,18 @@ export class Failover {
     this.closed = true;
     for (const [event, listener] of this.listeners) this.deps.hub.off(event as 'host-up', listener);
     for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  private async forgetAutoRemoved(): Promise<void> {
+    try {
+      for (const placement of await this.deps.placements.all()) {
+        if (this.closed || !placement.value.autoRemove) continue;
+        await this.placer.forgetIfGone({ tenant: placement.tenant, requestId: 'auto-remove' }, placement).catch(() => false);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'checking --rm containers failed');
+    }
   }
 
   /** The scheduler's picture of a host. */
@@ -124,7 +141,11 @@ export class Failover {
         this.log.info({ host: host.name }, 'host fenced; it takes new containers');
       }
     } catch (err) {
-      this.log.error({ err, host: host.name }, 'fencing failed; the host takes no new containers until it reconnects');
+      this.log.error({ err, host: host.name }, 'fencing failed; the host takes no new containers until it succeeds (retrying)');
+      this.later(() => {
+        const current = this.deps.hub.host(host.id);
+        if (current?.state === 'up' && !this.fenced.has(host.id)) void this.hostUp(current);
+      });
     }
   }
 
@@ -164,14 +185,18 @@ export class Failover {
         this.reaccount(placement);
       }
     });
-    if (failed > 0 && !this.closed && this.deps.hub.host(hostId)?.state !== 'up') {
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        void this.failOver(hostId);
-      }, this.options.retryMs ?? 5_000);
-      timer.unref();
-      this.retryTimers.add(timer);
-    }
+    if (failed > 0 && this.deps.hub.host(hostId)?.state !== 'up') this.later(() => void this.failOver(hostId));
+  }
+
+  /** Runs `retry` after the retry delay, unless the failover is closed by then. */
+  private later(retry: () => void): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (!this.closed) retry();
+    }, this.options.retryMs ?? 5_000);
+    timer.unref();
+    this.retryTimers.add(timer);
   }
 
   /** Puts a placement back in the scheduler's books as its record says (after a failed move). */

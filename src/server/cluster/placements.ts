@@ -36,6 +36,8 @@ export interface PlacementValue {
    * drain that may not have finished (start-up reconcile finishes it).
    */
   phase: 'creating' | 'created' | 'moving';
+  /** HostConfig.AutoRemove (`--rm`): the host removes the container itself when it exits. */
+  autoRemove?: boolean;
   /** With phase `moving`: start the container once it exists on the new host. */
   startAfterMove?: boolean;
   /** The API version of the tenant's create (re-sent as is when the container moves). */

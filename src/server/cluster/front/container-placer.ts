@@ -53,6 +53,30 @@ export class ContainerPlacer {
   ) {}
 
   async create(ctx: RequestContext, input: CreateInput): Promise<EngineAnswer> {
+    try {
+      return await this.createOnce(ctx, input);
+    } catch (err) {
+      // The name may be held by a `--rm` container its host has removed meanwhile.
+      if (!isKind(err, 'AlreadyExists')) throw err;
+      const holder = await this.deps.placements.resolve(ctx, input.name).catch(() => undefined);
+      if (!holder || !(await this.forgetIfGone(ctx, holder))) throw err;
+      return this.createOnce(ctx, input);
+    }
+  }
+
+  /**
+   * Drops a placement whose container its (up) host no longer has: a `--rm` container the
+   * host removed when it exited. True when it was dropped.
+   */
+  async forgetIfGone(ctx: RequestContext, placement: Placement): Promise<boolean> {
+    if (placement.value.phase !== 'created' || this.deps.hub.host(placement.value.hostId)?.state !== 'up') return false;
+    if (await this.existsOn(ctx, placement.value.hostId, placement.id)) return false;
+    await this.deps.placements.remove(ctx, placement.id);
+    this.deps.scheduler.cluster.removeContainer(placement.id);
+    return true;
+  }
+
+  private async createOnce(ctx: RequestContext, input: CreateInput): Promise<EngineAnswer> {
     const pinned = await this.volumeHosts(ctx, input.body);
     const request = placementRequestOf(ctx.tenant, input.id, input.name, input.body, pinned);
     // Hosts report image ids, not tenants' names: locality needs the id the name stands for.
@@ -70,6 +94,7 @@ export class ContainerPlacer {
         resources: { ...request.resources },
         labels: { ...request.labels },
         phase: 'creating',
+        ...(autoRemoves(input.body) ? { autoRemove: true } : {}),
         apiVersion: input.apiVersion,
         createdAt: new Date().toISOString(),
       });
@@ -209,3 +234,7 @@ function isEngineAnswer(value: unknown): value is EngineAnswer {
   return typeof value === 'object' && value !== null && 'status' in value && 'body' in value && Buffer.isBuffer((value as EngineAnswer).body);
 }
 
+function autoRemoves(body: Record<string, unknown>): boolean {
+  const hostConfig = body.HostConfig as { AutoRemove?: unknown } | undefined;
+  return hostConfig?.AutoRemove === true;
+}

@@ -219,6 +219,18 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     return reply;
   });
 
+  // ContainerWait: a `--rm` container is gone once the wait for it ends; so is its placement.
+  app.post<IdParams>('/containers/:id/wait', async (request, reply) => {
+    const ctx = requestContext(request);
+    const placement = await forwardTo(request, reply);
+    if (placement.value.autoRemove) {
+      reply.raw.once('finish', () => {
+        void placer.forgetIfGone(ctx, placement).catch((err: unknown) => request.log.debug({ err }, 'could not check a removed container'));
+      });
+    }
+    return reply;
+  });
+
   // Everything else on one container (logs, attach, wait, top, stats, archive, export, …).
   app.route<IdParams>({
     method: ['GET', 'HEAD', 'POST', 'PUT'],

@@ -96,6 +96,20 @@ function encodeBody(body: unknown): Body {
 }
 
 /**
+ * The body to pass on: what fastify parsed (JSON), or the raw request stream when it has
+ * bytes to come. An upgrade's body was read before routing (docker-api/server.ts), and its
+ * socket now carries the client's stdin: it is never streamed as a body.
+ */
+function clientBody(request: FastifyRequest, upgrade: boolean): unknown {
+  const body = request.body;
+  if (body !== request.raw) return body;
+  if (upgrade) return undefined;
+  const length = request.headers['content-length'];
+  if (request.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined;
+  return body;
+}
+
+/**
  * Sends the request to one host and forwards answers. One instance per control plane; it
  * holds no per-request state.
  */
@@ -205,7 +219,7 @@ export class HostProxy implements HostClient {
       headers.connection = 'Upgrade';
       headers.upgrade = String(request.headers.upgrade);
     }
-    const body = encodeBody(options.body !== undefined ? options.body : request.body);
+    const body = encodeBody(options.body !== undefined ? options.body : clientBody(request, wantsUpgrade));
     if (body && !headers['content-type']) headers['content-type'] = 'application/json';
     const path = options.path ?? request.originalUrl;
     const { response, upgraded } = await this.exchange(request.tenant, hostId, request.method, path, headers, body);
@@ -224,20 +238,41 @@ export class HostProxy implements HostClient {
       await reply.code(status).headers(responseHeadersFor(response.headers)).send(buffered);
       return;
     }
-    // A client that goes away (docker logs -f interrupted) ends the host's side too.
-    request.raw.once('close', () => {
-      if (!response.complete) response.destroy();
-    });
-    reply.raw.once('close', () => {
-      if (!response.complete) response.destroy();
-    });
-    reply.code(status).headers(responseHeadersFor(response.headers));
+    this.stream(request, reply, response, status);
+  }
+
+  /**
+   * Pipes the host's answer to the client as it comes. The headers go out at once: a client
+   * may wait for them before it goes on (`docker run` waits for the headers of /wait before it
+   * starts the container, and the body comes only when the container exits).
+   */
+  private stream(request: FastifyRequest, reply: FastifyReply, response: IncomingMessage, status: number): void {
+    void reply.hijack();
+    const res = reply.raw;
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) res.setHeader(name, typeof value === 'number' ? String(value) : value);
+    }
+    for (const [name, value] of Object.entries(responseHeadersFor(response.headers))) res.setHeader(name, value);
+    const length = response.headers['content-length'];
+    if (length !== undefined) res.setHeader('content-length', length);
+    res.writeHead(status);
     if (status === 204 || status === 304 || request.method === 'HEAD') {
       response.resume();
-      await reply.send();
+      res.end();
       return;
     }
-    await reply.send(response);
+    res.flushHeaders();
+    // A client that goes away (docker logs -f interrupted) ends the host's side too, and the
+    // other way round.
+    res.once('close', () => {
+      if (!response.complete) response.destroy();
+    });
+    response.once('error', (err) => {
+      request.log.debug({ err }, 'host answer ended with an error');
+      res.destroy();
+    });
+    response.once('aborted', () => res.destroy());
+    response.pipe(res);
   }
 
   /** Writes the host's 101 answer to the client, then copies bytes both ways until both end. */
