@@ -128,6 +128,26 @@ test('an image built through the front lives on one host and is relayed to the o
   assert.equal(run.trim(), 'built');
 });
 
+test('a build whose stages start from images of two different hosts runs on one of them, which gets the other', async () => {
+  const baseOn = async (index: number, name: string, file: string): Promise<void> => {
+    const dir = join(work, `base-${file}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN echo ${file} > /${file}\n`);
+    await dockerOk(engineEnv(index), ['build', '-t', name, dir], { timeoutMs: 120_000 });
+  };
+  await baseOn(0, 'front/base-a:1', 'a');
+  await baseOn(1, 'front/base-b:1', 'b');
+  const dir = join(work, 'multi');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'Dockerfile'), 'FROM front/base-a:1 AS first\nFROM front/base-b:1\nCOPY --from=first /a /a\nCMD ["cat", "/a", "/b"]\n');
+  const built = await docker(cluster.env, ['build', '-t', 'front/multi:1', dir], { timeoutMs: 120_000 });
+  assert.equal(built.code, 0, `${built.stdout}\n${built.stderr}`);
+  const holder = (await imageIdOn(0, 'front/multi:1')) !== undefined ? 0 : 1;
+  assert.equal(await imageIdOn(1 - holder, 'front/multi:1'), undefined, 'built on one host');
+  const out = await dockerOk(engineEnv(holder), ['run', '--rm', 'front/multi:1']);
+  assert.deepEqual(out.trim().split('\n'), ['a', 'b']);
+});
+
 test('volumes spread over the hosts, are found again by name, and events of both hosts come in one stream', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
   await dockerOk(cluster.env, ['volume', 'create', 'front-a']);

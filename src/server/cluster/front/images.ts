@@ -1,11 +1,14 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../../common/context.js';
-import { invalidArgument, notFound, notImplemented } from '../../../common/errors.js';
+import { invalidArgument, isKind, notFound, notImplemented } from '../../../common/errors.js';
 import { requestContext } from '../../docker-api/request-context.js';
 import { queryString } from '../../docker-api/query.js';
 import type { ClusterHost } from '../agent-hub.js';
 import type { FrontDeps } from './deps.js';
 import { fanOut, holdersOf, leastLoaded, pathAndQuery, upHosts, type HostAnswer } from './fan-out.js';
+import { ensureImageOnHost } from './image-transfer.js';
+import { peekBuildContext } from './images-build.js';
 
 /**
  * Docker's image operations across the cluster. An image lives on the hosts that pulled,
@@ -14,8 +17,10 @@ import { fanOut, holdersOf, leastLoaded, pathAndQuery, upHosts, type HostAnswer 
  * - list: every up host's list, merged by image id (tags and digests unioned);
  * - inspect, history, save, push: answered by one holder (the first up host holding it);
  * - tag, rmi: on every holder; a holder that refuses (an image in use) answers for all;
- * - pull, load, import, build: on one host: for a pull, a host already holding the
- *   repository (its layers are likely there), else the least loaded up host.
+ * - pull, load, import: on one host: for a pull, a host already holding the repository
+ *   (its layers are likely there), else the least loaded up host;
+ * - build: on the host holding most of the Dockerfile's base images, which first gets the
+ *   ones it lacks (images-build.ts).
  * Images reach other hosts when a container is placed there (image-transfer.ts).
  */
 export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps): Promise<void> {
@@ -113,11 +118,20 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
     return removed;
   });
 
-  // ImageBuild: the context streams to one host, its progress streams back.
+  // ImageBuild: the context streams to one host, its progress streams back. The host is one
+  // holding the Dockerfile's base images, and gets those it lacks from their holders first.
   app.post('/build', async (request, reply) => {
-    const tag = queryString(request.query, 't');
-    const host = tag ? await pullTarget(deps, requestContext(request), tag) : leastLoaded(deps);
-    return deps.forward(request, reply, host.id);
+    const ctx = requestContext(request);
+    if (!(request.body instanceof Readable)) return deps.forward(request, reply, (await buildTarget(deps, ctx, [], queryString(request.query, 't'))).id);
+    const peeked = await peekBuildContext(request.body, queryString(request.query, 'dockerfile') ?? '');
+    const host = await buildTarget(deps, ctx, peeked.baseImages, queryString(request.query, 't'));
+    for (const image of peeked.baseImages) {
+      await ensureImageOnHost(deps, ctx, host.id, image).catch((err: unknown) => {
+        // Held nowhere (the builder pulls it) or not transferable: the build says what fails.
+        if (!isKind(err, 'NotFound')) deps.logger.warn({ err, image, host: host.name }, 'could not bring a base image to the build host');
+      });
+    }
+    return deps.forward(request, reply, host.id, { body: peeked.body });
   });
 
   // BuildPrune: every host's build cache.
@@ -208,6 +222,22 @@ async function pullTarget(deps: FrontDeps, ctx: RequestContext, reference: strin
   const answers = await fanOut<ImageSummary[]>(deps, ctx, { method: 'GET', path: `/images/json?filters=${filters}` });
   const holders = answers.filter((answer) => answer.value.length > 0 && !answer.host.cordoned).map((answer) => answer.host);
   return holders.length > 0 ? leastLoaded(deps, holders) : leastLoaded(deps);
+}
+
+/**
+ * Where a build goes: the host holding the most of its base images (so the fewest move),
+ * else where its tag's repository is, else the least loaded host.
+ */
+async function buildTarget(deps: FrontDeps, ctx: RequestContext, baseImages: string[], tag: string | undefined): Promise<ClusterHost> {
+  const held = new Map<string, number>();
+  for (const image of baseImages) {
+    for (const holder of await holdersOf(deps, ctx, imagePath(image, 'json')).catch(() => [])) {
+      if (!holder.host.cordoned) held.set(holder.host.id, (held.get(holder.host.id) ?? 0) + 1);
+    }
+  }
+  const most = Math.max(0, ...held.values());
+  if (most > 0) return leastLoaded(deps, upHosts(deps).filter((host) => held.get(host.id) === most));
+  return tag ? pullTarget(deps, ctx, tag) : leastLoaded(deps);
 }
 
 /** `repo` of `repo:tag` or `repo@sha256:...` (a port in the registry's address is kept). */

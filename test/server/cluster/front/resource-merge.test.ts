@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { EventMerger } from '../../../../src/server/cluster/front/events.js';
 import { tagTarget } from '../../../../src/server/cluster/front/image-transfer.js';
+import { baseImagesOf, peekBuildContext } from '../../../../src/server/cluster/front/images-build.js';
 import { mergeImageLists, repositoryOf, type ImageSummary } from '../../../../src/server/cluster/front/images.js';
 import { mergeNetworkInspects, mergeNetworkLists, pinSubnet } from '../../../../src/server/cluster/front/networks.js';
 import type { DockerEvent } from '../../../../src/server/events/types.js';
+import { tarOf } from '../../../support/tar-files.js';
 
 const image = (id: string, created: number, tags: string[], extra: Partial<ImageSummary> = {}): ImageSummary => ({
   Id: id,
@@ -133,4 +136,36 @@ test('a cluster network said by every host is one event; two containers of one n
   merger.flush();
   merger.close();
   assert.deepEqual(written, ['create:', 'connect:c1', 'connect:c2']);
+});
+
+test('base images of a Dockerfile: stages, scratch and ARG-made names left out', () => {
+  const text = [
+    'ARG BASE=busybox',
+    'FROM --platform=linux/amd64 golang:1.22 AS build',
+    'FROM $BASE',
+    'FROM scratch AS empty',
+    'FROM build AS again',
+    'FROM localhost:5000/app/base@sha256:' + 'a'.repeat(64),
+    'FROM golang:1.22',
+  ].join('\n');
+  assert.deepEqual(baseImagesOf(text), ['golang:1.22', 'localhost:5000/app/base@sha256:' + 'a'.repeat(64)]);
+  assert.deepEqual(baseImagesOf('FROM'), []);
+});
+
+test('peeking at a build context finds the Dockerfile and gives every byte back', async () => {
+  const context = await tarOf({ 'app/a.txt': 'x'.repeat(100_000), 'build/Dockerfile.dev': 'FROM front/base:1\nRUN true\n', 'z.txt': 'z' });
+  const chunks = Array.from({ length: Math.ceil(context.length / 1000) }, (_, i) => context.subarray(i * 1000, (i + 1) * 1000));
+  const peeked = await peekBuildContext(Readable.from(chunks), './build/Dockerfile.dev');
+  assert.deepEqual(peeked.baseImages, ['front/base:1']);
+  const again: Buffer[] = [];
+  for await (const chunk of peeked.body) again.push(chunk as Buffer);
+  assert.ok(Buffer.concat(again).equals(context));
+
+  const missing = await peekBuildContext(Readable.from([context]), 'Dockerfile');
+  assert.deepEqual(missing.baseImages, []);
+  const gzipped = Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]);
+  const compressed = await peekBuildContext(Readable.from([gzipped]), 'Dockerfile');
+  const back: Buffer[] = [];
+  for await (const chunk of compressed.body) back.push(chunk as Buffer);
+  assert.ok(Buffer.concat(back).equals(gzipped));
 });
