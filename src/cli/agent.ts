@@ -59,7 +59,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     await saveIdentity(options.dataRoot, identity);
   }
 
-  const engine = await startEngine({ ...options, logger });
+  const engine = await startEngine({ ...options, logger, cgroupHostTag: identity.hostId.slice(0, 12) });
   const engineVersion = readBuildInfo().version;
   const status = async (link: { localAddress: string }): Promise<HostStatus> => {
     const [capacity, images, containers] = await Promise.all([

@@ -67,6 +67,8 @@ export interface EngineOptions {
   usernsBase?: number;
   /** How often the Vulnerability Advisor rescans running containers, in ms (0: never). */
   advisorScanIntervalMs?: number;
+  /** A cluster agent's tag in container cgroup names (agent/runtime/bundle.ts cgroupsPathFor). */
+  cgroupHostTag?: string;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     logger,
     initBinary: '/usr/bin/tini-static',
     compat32Syscalls: options.allow32bitSyscalls ?? false,
+    ...(options.cgroupHostTag ? { cgroupHostTag: options.cgroupHostTag } : {}),
   });
   // Images and containers refer to each other (an image in use cannot be removed; a container
   // needs its image's layers); the late-bound references below break the cycle.

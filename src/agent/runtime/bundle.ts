@@ -83,4 +83,8 @@ export async function readMeta(layout: BundleLayout): Promise<BundleMeta> {
 }
 
 /** Berth's cgroup for a container (runc's cgroupfs driver, relative to each hierarchy's root). */
-export const cgroupsPathFor = (id: string): string => `/berth/${id}`;
+/**
+ * A container's cgroup. `hostTag` (a cluster agent's) keeps apart two hosts that share one
+ * kernel and hold the same container id: failover keeps a container's id on its new host.
+ */
+export const cgroupsPathFor = (id: string, hostTag?: string): string => (hostTag ? `/berth/${id}.${hostTag}` : `/berth/${id}`);

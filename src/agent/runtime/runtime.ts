@@ -79,6 +79,8 @@ export interface RuncRuntimeOptions {
   initBinary?: string;
   /** Allow the 32-bit syscall ABI in containers (default: native 64-bit only). */
   compat32Syscalls?: boolean;
+  /** A cluster agent's tag in its containers' cgroup names (see cgroupsPathFor). */
+  cgroupHostTag?: string;
 }
 
 /**
@@ -100,7 +102,14 @@ export class RuncRuntime implements ContainerRuntime {
   /** Exit records read just before delete removed a bundle, for waiters that were too slow. */
   private readonly lastExits = new Map<string, ExitRecord>();
 
+  private readonly cgroupHostTag: string | undefined;
+
+  private cgroupsPath(id: string): string {
+    return cgroupsPathFor(id, this.cgroupHostTag);
+  }
+
   constructor(options: RuncRuntimeOptions) {
+    this.cgroupHostTag = options.cgroupHostTag;
     this.execRoot = options.execRoot;
     this.log = options.logger;
     this.initBinary = options.initBinary;
@@ -127,7 +136,7 @@ export class RuncRuntime implements ContainerRuntime {
     }
     // A new run of the same id: the previous run's exit must not answer this run's waiters.
     this.lastExits.delete(id);
-    const cgroupsPath = cgroupsPathFor(id);
+    const cgroupsPath = this.cgroupsPath(id);
     const started = Date.now();
     const timer = phaseTimer();
     try {
@@ -229,7 +238,7 @@ export class RuncRuntime implements ContainerRuntime {
 
   async waitExit(id: string): Promise<ExitRecord> {
     const layout = bundleLayout(this.execRoot, id);
-    const oom = (): Promise<boolean> => detectOomKill(cgroupsPathFor(id));
+    const oom = (): Promise<boolean> => detectOomKill(this.cgroupsPath(id));
     const changes = new ChangeSignal(layout.dir);
     try {
       for (let round = 0; ; round++) {
@@ -261,7 +270,7 @@ export class RuncRuntime implements ContainerRuntime {
 
   async delete(id: string): Promise<void> {
     const layout = bundleLayout(this.execRoot, id);
-    const cgroupsPath = cgroupsPathFor(id);
+    const cgroupsPath = this.cgroupsPath(id);
     // Fast path (the service deletes leftovers before every start): the bundle is made before
     // runc state and removed only after it, so no bundle means runc has nothing either.
     if (!(await pathExists(layout.dir))) {
@@ -317,13 +326,13 @@ export class RuncRuntime implements ContainerRuntime {
 
   async stats(id: string): Promise<ResourceStats> {
     await this.existingLayout(id);
-    return readCgroupStats(cgroupsPathFor(id));
+    return readCgroupStats(this.cgroupsPath(id));
   }
 
   async top(id: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
     const state = await this.state(id);
     if (state.status !== 'running' && state.status !== 'paused') throw conflict(`Container ${id} is not running`);
-    const pids = new Set((await listCgroupPids(cgroupsPathFor(id))).map(Number));
+    const pids = new Set((await listCgroupPids(this.cgroupsPath(id))).map(Number));
     const args = psArgs.trim() === '' ? [] : psArgs.trim().split(/\s+/);
     let stdout: string;
     try {

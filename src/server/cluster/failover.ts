@@ -141,7 +141,11 @@ export class Failover {
         this.log.info({ host: host.name }, 'host fenced; it takes new containers');
       }
     } catch (err) {
-      this.log.error({ err, host: host.name }, 'fencing failed; the host takes no new containers until it reconnects');
+      this.log.error({ err, host: host.name }, 'fencing failed; the host takes no new containers until it succeeds (retrying)');
+      this.later(() => {
+        const current = this.deps.hub.host(host.id);
+        if (current?.state === 'up' && !this.fenced.has(host.id)) void this.hostUp(current);
+      });
     }
   }
 
@@ -181,14 +185,18 @@ export class Failover {
         this.reaccount(placement);
       }
     });
-    if (failed > 0 && !this.closed && this.deps.hub.host(hostId)?.state !== 'up') {
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        void this.failOver(hostId);
-      }, this.options.retryMs ?? 5_000);
-      timer.unref();
-      this.retryTimers.add(timer);
-    }
+    if (failed > 0 && this.deps.hub.host(hostId)?.state !== 'up') this.later(() => void this.failOver(hostId));
+  }
+
+  /** Runs `retry` after the retry delay, unless the failover is closed by then. */
+  private later(retry: () => void): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (!this.closed) retry();
+    }, this.options.retryMs ?? 5_000);
+    timer.unref();
+    this.retryTimers.add(timer);
   }
 
   /** Puts a placement back in the scheduler's books as its record says (after a failed move). */

@@ -70,7 +70,7 @@ describe('cluster: containers through berth server', () => {
     await rmAll(['in-us', 'in-eu-0', 'in-eu-1', 'in-eu-2', 'not-a']);
   });
 
-  test('capacity: one 0.75-host-CPU container per host, then "no host fits" with the reason', async () => {
+  test('capacity: one 0.75-host-CPU container per host, then "no host fits" with the reason', async (t) => {
     const [first] = await cluster.hosts();
     const cpus = (first!.Capacity.Cpus * 3) / 4;
     const names: string[] = [];
@@ -83,6 +83,7 @@ describe('cluster: containers through berth server', () => {
     const full = await docker(tenant, ['create', '--name', 'big-x', '--cpus', String(cpus), BUSYBOX_IMAGE, 'true']);
     assert.notEqual(full.code, 0);
     assert.match(full.stderr, /no host fits: 3 hosts? .*CPU/i);
+    t.diagnostic(full.stderr.trim());
     // Freed capacity is usable again.
     await dockerOk(tenant, ['rm', 'big-0']);
     await dockerOk(tenant, ['create', '--name', 'big-x', '--cpus', String(cpus), BUSYBOX_IMAGE, 'true']);
@@ -90,7 +91,7 @@ describe('cluster: containers through berth server', () => {
     await rmAll(['big-1', 'big-2', 'big-x']);
   });
 
-  test('affinity to a container, and anti-affinity honoured by 6 concurrent creates on 3 hosts', async () => {
+  test('affinity to a container, and anti-affinity honoured by 6 concurrent creates on 3 hosts', async (t) => {
     await dockerOk(tenant, ['create', '--name', 'anchor', BUSYBOX_IMAGE, 'true']);
     const anchorHost = await nodeOf('anchor');
     await dockerOk(tenant, ['create', '--name', 'follower', '-e', 'affinity:container==anchor', BUSYBOX_IMAGE, 'true']);
@@ -105,6 +106,7 @@ describe('cluster: containers through berth server', () => {
     const refused = results.filter((r) => r.code !== 0);
     assert.equal(created.length, 3, `exactly one per host: ${results.map((r) => r.stderr.trim()).join(' | ')}`);
     for (const r of refused) assert.match(r.stderr, /no host fits: 3 hosts .*affinity/i);
+    t.diagnostic(refused[0]!.stderr.trim());
     const hosts = await Promise.all(created.map(({ name }) => nodeOf(name)));
     assert.equal(new Set(hosts).size, 3, `on distinct hosts: ${hosts.join(',')}`);
     await rmAll(['anchor', 'follower', 'avoider', ...created.map(({ name }) => name)]);

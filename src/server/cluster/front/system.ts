@@ -89,6 +89,8 @@ export async function systemRoutes(app: FastifyInstance, opts: { deps: FrontDeps
       NCPU: up.reduce((total, h) => total + h.capacity.cpus, 0),
       MemTotal: up.reduce((total, h) => total + h.capacity.memoryBytes, 0),
       DriverStatus: [],
+      // The control plane's own machine says nothing about the hosts containers run on.
+      Warnings: [],
       SystemStatus: status,
       Labels: [...base.Labels, ...labels],
     };
