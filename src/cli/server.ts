@@ -18,7 +18,7 @@ import { ContainerPlacer } from '../server/cluster/front/container-placer.js';
 import { buildFrontApi } from '../server/cluster/front/app.js';
 import { Failover } from '../server/cluster/failover.js';
 import { registerImageRoutes } from '../server/cluster/front/images.js';
-import { registerNetworkRoutes } from '../server/cluster/front/networks.js';
+import { networksReadyOn, registerNetworkRoutes } from '../server/cluster/front/networks.js';
 import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../server/cluster/front/volumes.js';
 import { registerEventRoutes } from '../server/cluster/front/events.js';
 import { ensureImageOnHost, imageIdOf } from '../server/cluster/front/image-transfer.js';
@@ -90,7 +90,11 @@ export async function runServer(options: ServerOptions): Promise<void> {
     volumeHostOf: (ctx, name) => volumeHostOf(deps, ctx, name),
   };
   const placer = new ContainerPlacer(deps, {
-    ensureImage: (ctx, hostId, ref) => ensureImageOnHost(deps, ctx, hostId, ref),
+    // Before a create on a host: its image, and (on a host that just joined) its networks.
+    ensureImage: async (ctx, hostId, ref) => {
+      await networksReadyOn(hostId);
+      await ensureImageOnHost(deps, ctx, hostId, ref);
+    },
     imageIdOf: (ctx, ref) => imageIdOf(deps, ctx, ref),
     created: async (ctx, hostId, id) => {
       const inspect = await deps.hosts.json<{ Mounts?: { Type?: string; Name?: string }[] | null }>(ctx, hostId, { method: 'GET', path: `/containers/${id}/json` });

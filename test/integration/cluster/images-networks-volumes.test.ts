@@ -10,13 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { get, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster } from '../../support/cluster-harness.js';
 import { REPO_ROOT } from '../../support/berth-harness.js';
-import { removeTree } from '../../support/cleanup.js';
+import { pollFor, removeTree } from '../../support/cleanup.js';
 import { docker, dockerEnv, dockerOk } from '../../support/docker-cli.js';
 import { startLabRelay, type LabRelay } from '../../support/lab-relay.js';
 import { startRegistry, type RegistryInstance } from '../../support/registry-harness.js';
@@ -40,6 +41,8 @@ describe('cluster: images, networks, volumes and events through berth server', {
     relay = await startLabRelay(cluster.gateway, Number(registry.host.split(':')[1]));
     for (const name of HOSTS) await cluster.startAgent({ name, extraArgs: ['--insecure-registry', relay.address] });
     tenant = await cluster.createTenantClient('imgs');
+    // Every scenario of the tenant starts from busybox on one host.
+    await dockerOk(tenant, ['load', '-i', await busyboxImageTar()]);
     await mkdir(join(work, 'operator'));
     operator = dockerEnv(`unix://${cluster.socket}`, join(work, 'operator'));
   });
@@ -80,7 +83,6 @@ describe('cluster: images, networks, volumes and events through berth server', {
   });
 
   test('a tenant\'s loaded image and one built on Berth run on every host: relayed from their holder', async () => {
-    await dockerOk(tenant, ['load', '-i', await busyboxImageTar()]);
     for (const host of HOSTS) {
       const out = await dockerOk(tenant, ['run', '--rm', '-e', `constraint:node==${host}`, BUSYBOX_IMAGE, 'echo', `on ${host}`]);
       assert.equal(out.trim(), `on ${host}`);
@@ -167,7 +169,37 @@ describe('cluster: images, networks, volumes and events through berth server', {
     for (const host of HOSTS) await dockerOk(tenant, ['run', '--rm', '--name', `ev-${host}`, '-e', `constraint:node==${host}`, BUSYBOX_IMAGE, 'true']);
     const until = Math.floor(Date.now() / 1000) + 1;
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    const out = await dockerOk(tenant, ['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', '--format', '{{.Actor.Attributes.name}}']);
+    const out = await dockerOk(tenant, ['events', '--since', String(since), '--until', String(until), '--filter', 'type=container', '--filter', 'event=start', ...HOSTS.map((host) => `--filter=container=ev-${host}`), '--format', '{{.Actor.Attributes.name}}']);
     assert.deepEqual(out.trim().split('\n').sort(), HOSTS.map((host) => `ev-${host}`).sort());
+  });
+  test('the operator sees hosts come and go as node events', async () => {
+    const since = Math.floor(Date.now() / 1000) - 600;
+    const seen: { Action: string; Actor: { Attributes: Record<string, string> } }[] = [];
+    const filters = encodeURIComponent(JSON.stringify({ type: ['node'] }));
+    const stream = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = get({ socketPath: cluster.socket, path: `/events?since=${since}&filters=${filters}` }, resolve);
+      req.on('error', reject);
+    });
+    try {
+      assert.equal(stream.statusCode, 200);
+      let buffered = '';
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const line of lines) if (line.trim() !== '') seen.push(JSON.parse(line) as (typeof seen)[number]);
+      });
+      const late = cluster.agents.find((agent) => agent.name === 'img-late')!;
+      // Its coming up was earlier: replayed from the front's memory.
+      await pollFor('img-late up', async () => seen.find((e) => e.Action === 'up' && e.Actor.Attributes.name === 'img-late'), 10_000);
+      await late.stop();
+      await pollFor('img-late down', async () => seen.find((e) => e.Action === 'down' && e.Actor.Attributes.name === 'img-late'), 15_000);
+      // A tenant never sees the cluster's hosts.
+      const tenantEvents = await docker(tenant, ['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000)), '--filter', 'type=node']);
+      assert.equal(tenantEvents.code, 0, tenantEvents.stderr);
+      assert.equal(tenantEvents.stdout.trim(), '');
+    } finally {
+      stream.destroy();
+    }
   });
 });

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../../common/context.js';
-import { BerthError, internal, isKind, notFound } from '../../../common/errors.js';
+import { internal, isKind, notFound } from '../../../common/errors.js';
 import { SingleFlight } from '../../../common/single-flight.js';
 import type { FrontDeps } from './deps.js';
 import { holdersOf } from './fan-out.js';
+import { engineError, readAll } from './proxy.js';
 
 /**
  * Brings an image onto one host before a container is created there.
@@ -88,10 +89,7 @@ async function pullByDigest(deps: ImageTransferDeps, ctx: RequestContext, hostId
 
 async function relay(deps: ImageTransferDeps, ctx: RequestContext, fromHostId: string, toHostId: string, imageRef: string): Promise<void> {
   const archive = await deps.hosts.request(ctx, fromHostId, { method: 'GET', path: `/images/get?${new URLSearchParams({ names: imageRef }).toString()}` });
-  if ((archive.statusCode ?? 500) >= 400) {
-    const message = await errorMessage(archive);
-    throw new BerthError(kindOfStatus(archive.statusCode ?? 500), message);
-  }
+  if ((archive.statusCode ?? 500) >= 400) throw engineError(archive.statusCode ?? 500, await readAll(archive));
   try {
     const loaded = await deps.hosts.request(ctx, toHostId, {
       method: 'POST',
@@ -112,11 +110,9 @@ async function relay(deps: ImageTransferDeps, ctx: RequestContext, fromHostId: s
  */
 async function progressOutcome(answer: IncomingMessage, operation: string): Promise<void> {
   const status = answer.statusCode ?? 500;
-  const chunks: Buffer[] = [];
-  for await (const chunk of answer) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (status >= 400) throw new BerthError(kindOfStatus(status), messageOf(text) ?? `${operation} failed with status ${status}`);
-  for (const line of text.split('\n')) {
+  const body = await readAll(answer);
+  if (status >= 400) throw engineError(status, body);
+  for (const line of body.toString('utf8').split('\n')) {
     if (line.trim() === '') continue;
     let message: { error?: unknown } | undefined;
     try {
@@ -126,30 +122,6 @@ async function progressOutcome(answer: IncomingMessage, operation: string): Prom
     }
     if (typeof message.error === 'string') throw internal(`${operation} on the host failed: ${message.error}`);
   }
-}
-
-async function errorMessage(answer: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of answer) chunks.push(chunk as Buffer);
-  return messageOf(Buffer.concat(chunks).toString('utf8')) ?? `status ${answer.statusCode ?? 500}`;
-}
-
-function messageOf(text: string): string | undefined {
-  try {
-    const body = JSON.parse(text) as { message?: unknown };
-    return typeof body.message === 'string' ? body.message : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function kindOfStatus(status: number): BerthError['kind'] {
-  if (status === 404) return 'NotFound';
-  if (status === 400) return 'InvalidArgument';
-  if (status === 409) return 'Conflict';
-  if (status === 403) return 'Forbidden';
-  if (status === 503) return 'Unavailable';
-  return 'Internal';
 }
 
 /** The repository and tag a name reference asks for; undefined for ids and digest references. */

@@ -103,15 +103,34 @@ export async function registerNetworkRoutes(app: FastifyInstance, deps: FrontDep
   // NetworkPrune: the tenant's unused cluster networks, removed everywhere or nowhere.
   app.post('/networks/prune', async (request) => pruneNetworks(deps, requestContext(request), queryString(request.query, 'filters')));
 
-  // A host that joins (or comes back) gets the networks it lacks.
+  // A host that joins (or comes back) gets the networks it lacks; creates on it wait for that.
   const onHostUp = (host: ClusterHost): void => {
-    void ensureNetworksOnHost(deps, host).catch((err: unknown) => deps.logger.error({ err, host: host.name }, 'could not bring the cluster networks onto a host'));
+    const previous = readiness.get(host.id) ?? Promise.resolve();
+    const ready = previous
+      .then(() => ensureNetworksOnHost(deps, host))
+      .catch((err: unknown) => deps.logger.error({ err, host: host.name }, 'could not bring the cluster networks onto a host'));
+    readiness.set(host.id, ready);
+    void ready.finally(() => {
+      if (readiness.get(host.id) === ready) readiness.delete(host.id);
+    });
   };
   deps.hub.on('host-up', onHostUp);
   app.addHook('onClose', async () => {
     deps.hub.off('host-up', onHostUp);
   });
   for (const host of deps.hosts.up()) onHostUp(host);
+}
+
+/** Per host: the bringing of recorded networks onto it after it came up, while it runs. */
+const readiness = new Map<string, Promise<void>>();
+
+/**
+ * Resolves once a host that just came up has every recorded network (at once otherwise), so
+ * a container created there right after the host joined finds its network. Never rejects: a
+ * network that could not be made is logged, and the engine's own "not found" answers.
+ */
+export function networksReadyOn(hostId: string): Promise<void> {
+  return readiness.get(hostId) ?? Promise.resolve();
 }
 
 function objectBody(body: unknown): Record<string, unknown> {
