@@ -4,6 +4,8 @@
  *   - attach at start (Berth only): the network part of a container start (namespace, veths,
  *     addresses, etc files), from Berth's own phase timings (BERTH_TRACE=1), over N
  *     `docker run --rm` on a user network. dockerd has no such trace, so it has no row;
+ *   - the attach steps alone (Berth's resident helper against the two `ip` spawns it used to
+ *     make), taking turns in this process so that both see the same load;
  *   - attach of a running container: POST /networks/{id}/connect (hot-plug of a veth) timed at
  *     the API, N times, each followed by a disconnect, on both daemons;
  *   - published port: HTTP requests per second (one new TCP connection each, busybox httpd in
@@ -18,8 +20,11 @@
  * Usage: node dist/bench/network.js [--runs 20] [--requests 2000] [--no-write]
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import os from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { startBerth } from '../test/support/berth-harness.js';
@@ -28,6 +33,8 @@ import { startDockerd } from '../test/support/dockerd-harness.js';
 import { busyboxImageTar } from '../test/support/test-images.js';
 import { writeBenchmarkSection } from './doc-section.js';
 import { median } from './timing.js';
+import { runTool } from '../src/agent/network/command.js';
+import { createNetnsWithVeths, plugVeths } from '../src/agent/network/veth-helper.js';
 
 const run = promisify(execFile);
 const IMAGE = 'berth-test/busybox';
@@ -73,6 +80,65 @@ async function connectTimes(daemon: Daemon, runs: number): Promise<number[]> {
   return times;
 }
 
+/**
+ * The attach steps alone, in this process, alternating between the resident helper (what
+ * Berth does) and the two `ip` spawns Berth did until 2026-11-23, so both see the same load:
+ * a new namespace with one veth (start) and one more veth into it (connect). Own bridge and
+ * names, removed at the end.
+ */
+async function attachStepTimes(runs: number): Promise<Record<'helperStart' | 'helperPlug' | 'ipStart' | 'ipPlug', number[]>> {
+  const tag = randomBytes(3).toString('hex');
+  const bridge = `bnb${tag}`;
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-attach-'));
+  const out = { helperStart: [] as number[], helperPlug: [] as number[], ipStart: [] as number[], ipPlug: [] as number[] };
+  const timed = async (work: () => Promise<unknown>): Promise<number> => {
+    const began = performance.now();
+    await work();
+    return performance.now() - began;
+  };
+  const inside = (ifName: string, peer: string, address: string, gateway?: string): string =>
+    [
+      `link add ${ifName} type veth peer name ${peer} netns ${process.pid}`,
+      `link set ${ifName} address 02:42:0a:d6:00:0${ifName.slice(3)}`,
+      `addr add ${address} dev ${ifName}`,
+      `link set ${ifName} up`,
+      ...(gateway ? [`route replace default via ${gateway} dev ${ifName}`] : []),
+      '',
+    ].join('\n');
+  try {
+    await runTool('ip', ['-batch', '-'], `link add ${bridge} type bridge\naddr add 10.214.0.1/24 dev ${bridge}\nlink set ${bridge} up\n`);
+    for (let i = 0; i < runs; i++) {
+      const file = join(dir, `ns${i}`);
+      const [a, b] = [`vnb${tag}a${i % 10}`, `vnb${tag}b${i % 10}`];
+      out.helperStart.push(await timed(() => createNetnsWithVeths(file, [{ ifName: 'eth0', hostName: a, bridge, mac: '02:42:0a:d6:00:00', addressCidr: '10.214.0.2/24', defaultGateway: '10.214.0.1' }])));
+      out.helperPlug.push(await timed(() => plugVeths(file, [{ ifName: 'eth1', hostName: b, bridge, mac: '02:42:0a:d6:00:01', addressCidr: '10.214.1.2/24' }])));
+      // Host ends first: unmounting frees the namespace, which takes its pairs with it (later).
+      await runTool('ip', ['-batch', '-'], `link del ${a}\nlink del ${b}\n`);
+      await runTool('umount', [file]);
+      out.ipStart.push(
+        await timed(async () => {
+          await runTool('unshare', [`--net=${file}`, 'ip', '-batch', '-'], `link set lo up\n${inside('eth0', a, '10.214.0.2/24', '10.214.0.1')}`);
+          await runTool('ip', ['-batch', '-'], `link set ${a} master ${bridge}\nlink set ${a} up\n`);
+        }),
+      );
+      out.ipPlug.push(
+        await timed(async () => {
+          await runTool('nsenter', [`--net=${file}`, 'ip', '-batch', '-'], inside('eth1', b, '10.214.1.2/24'));
+          await runTool('ip', ['-batch', '-'], `link set ${b} master ${bridge}\nlink set ${b} up\n`);
+        }),
+      );
+      // Host ends first: unmounting frees the namespace, which takes its pairs with it (later).
+      await runTool('ip', ['-batch', '-'], `link del ${a}\nlink del ${b}\n`);
+      await runTool('umount', [file]);
+    }
+  } finally {
+    await runTool('ip', ['link', 'del', bridge]).catch(() => undefined);
+    for (let i = 0; i < runs; i++) await runTool('umount', [join(dir, `ns${i}`)]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
 async function portRates(daemon: Daemon, requests: number): Promise<number[]> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   await dockerOk(daemon.env, ['run', '-d', '--name', 'bench-web', '--network', 'bench-net', '-p', `127.0.0.1:${port}:80`, IMAGE, ...WEB_COMMAND]);
@@ -92,7 +158,7 @@ async function main(): Promise<void> {
     options: { runs: { type: 'string', default: '20' }, requests: { type: 'string', default: '2000' }, 'no-write': { type: 'boolean', default: false } },
   });
   const runs = Number(values.runs);
-  const loadBefore = os.loadavg()[0]!.toFixed(2);
+  const loadBefore = loadavg()[0]!.toFixed(2);
   const requests = Number(values.requests);
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
@@ -119,6 +185,7 @@ async function main(): Promise<void> {
       .filter((ms): ms is number => typeof ms === 'number');
 
     // Alternate the daemons between measurements so drift in the machine's load hits both.
+    const steps = await attachStepTimes(runs);
     const connects: number[][] = [];
     for (const daemon of daemons) connects.push(await connectTimes(daemon, runs));
     const rates: number[][] = [];
@@ -140,6 +207,15 @@ async function main(): Promise<void> {
 
     const table = ['| measure | Berth | dockerd | Berth / dockerd |', '| --- | ---: | ---: | ---: |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
     console.log(table);
+    const stepRow = (name: string, now: number[], before: number[]): string =>
+      `| ${name} | ${median(now).toFixed(1)} ms | ${median(before).toFixed(1)} ms | ${(median(now) / median(before)).toFixed(2)}× |`;
+    const stepTable = [
+      `| attach steps alone, median of ${runs} | resident helper (rtnetlink) | two \`ip\` spawns (until 2026-11-23) | helper / ip |`,
+      '| --- | ---: | ---: | ---: |',
+      stepRow('new namespace, lo up, one veth addressed, routed, on its bridge', steps.helperStart, steps.ipStart),
+      stepRow('one more veth into that namespace (connect)', steps.helperPlug, steps.ipPlug),
+    ].join('\n');
+    console.log(stepTable);
     const section = [
       '## Networking: Berth vs dockerd (`bench/network.ts`)',
       '',
@@ -152,7 +228,12 @@ async function main(): Promise<void> {
       '',
       table,
       '',
-      `Load average (1 min) of this 2-core machine, shared with other work: ${loadBefore} at the start of the run, ${os.loadavg()[0]!.toFixed(2)} at the end.`,
+      'The attach steps alone, timed in the benchmark\'s own process, the two ways taking turns so that',
+      'both see the same load (the rest of an attach is Berth\'s record writes and etc files):',
+      '',
+      stepTable,
+      '',
+      `Load average (1 min) of this 2-core machine, shared with other work: ${loadBefore} at the start of the run, ${loadavg()[0]!.toFixed(2)} at the end.`,
       '',
       'Attach, at start and by `network connect`, is one request to Berth\'s resident native helper,',
       'which makes the namespace and the veth pairs over rtnetlink (docs/networking.md). Until',
