@@ -13,7 +13,6 @@ export function serverCommand(): Command {
   return new Command('server')
     .description('run the control plane of a cluster: one Docker API for tenants over every host whose agent joined (berth agent)')
     .addOption(new Option('--data-root <dir>', 'root of the control plane\'s state (database, CA)').default('/var/lib/berth-server'))
-    .addOption(new Option('--exec-root <dir>', 'accepted for symmetry with berth up; the control plane runs no containers and keeps no runtime state').hideHelp())
     .addOption(
       new Option('-H, --host <address...>', "Docker API address (repeatable): unix:///path.sock (the operator), tcp://host:port (tenants, mutual TLS)").default([
         'unix:///var/run/berth-server.sock',
