@@ -39,7 +39,17 @@ export class Failover {
   constructor(
     private readonly deps: FrontDeps,
     placer: ContainerPlacer,
-    private readonly options: { retryMs?: number; concurrency?: number; autoRemoveSweepMs?: number } = {},
+    private readonly options: {
+      retryMs?: number;
+      concurrency?: number;
+      autoRemoveSweepMs?: number;
+      /**
+       * Whether this server leads the control plane (cluster/ha/leadership.ts). Only the
+       * leader fences, fails over and sweeps; the others keep the scheduler's books. Default:
+       * always (one server on SQLite).
+       */
+      leads?: () => boolean;
+    } = {},
   ) {
     this.placer = placer;
     this.log = deps.logger.child({ component: 'failover' });
@@ -68,14 +78,35 @@ export class Failover {
     }
     // `--rm` containers that exited without anyone waiting (`run -d --rm`) leave placements
     // behind: their hosts removed them. Checked now and then, only those.
-    const sweep = setInterval(() => void this.forgetAutoRemoved(), this.options.autoRemoveSweepMs ?? 15_000);
+    const sweep = setInterval(() => void (this.leads() && this.forgetAutoRemoved()), this.options.autoRemoveSweepMs ?? 15_000);
     sweep.unref();
     this.retryTimers.add(sweep);
-    // Placements on hosts the hub does not know (removed while the control plane was down).
-    const known = new Set(hub.hosts().map((h) => h.id));
+    if (this.leads()) await this.failOverUnknownHosts();
+  }
+
+  /** Placements on hosts the hub does not know (removed while the control plane was down). */
+  private async failOverUnknownHosts(): Promise<void> {
+    const known = new Set(this.deps.hub.hosts().map((h) => h.id));
     for (const hostId of new Set((await this.deps.placements.all()).map((p) => p.value.hostId))) {
       if (!known.has(hostId)) void this.failOver(hostId);
     }
+  }
+
+  private leads(): boolean {
+    return this.options.leads?.() ?? true;
+  }
+
+  /**
+   * This server was just elected: it takes over what the previous leader may have left half
+   * done — hosts up are fenced again (settling placements a dead server left 'creating'), lost
+   * hosts are failed over.
+   */
+  async takeOver(): Promise<void> {
+    for (const host of this.deps.hub.hosts()) {
+      if (host.state === 'up') void this.hostUp(host);
+      else void this.failOver(host.id);
+    }
+    await this.failOverUnknownHosts().catch((err: unknown) => this.log.warn({ err }, 'failing over unknown hosts failed'));
   }
 
   /**
@@ -83,6 +114,7 @@ export class Failover {
    * soon (the hub's down timeout after start).
    */
   sweepDownHosts(): void {
+    if (!this.leads()) return;
     for (const host of this.deps.hub.hosts()) if (host.state === 'down') void this.failOver(host.id);
   }
 
@@ -132,6 +164,12 @@ export class Failover {
     this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
     // A failover still moving this host's containers finishes first: its records decide what is stale.
     await this.failingOver.get(host.id);
+    if (!this.leads()) {
+      // The leader fences hosts; the others trust it and only keep their books.
+      this.fenced.add(host.id);
+      this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
+      return;
+    }
     try {
       await this.fence(host);
       const current = this.deps.hub.host(host.id);
@@ -151,7 +189,7 @@ export class Failover {
       // Its containers stay accounted nowhere until they are moved.
       this.deps.scheduler.cluster.removeHost(host.id);
     } else this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
-    await this.failOver(host.id);
+    if (this.leads()) await this.failOver(host.id);
   }
 
   /** Moves the host's restart-policy containers elsewhere; retried while some cannot move. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { operatorContext } from '../../../common/context.js';
-import { alreadyExists, invalidArgument, notFound } from '../../../common/errors.js';
+import { alreadyExists, invalidArgument, isKind, notFound } from '../../../common/errors.js';
 import { newId } from '../../../common/ids.js';
 import type { Store, Stored } from '../../store/store.js';
 import type { ClusterHost, HostCapacity, HostEvent } from '../agent-hub.js';
@@ -179,6 +179,29 @@ export class HostRegistry extends EventEmitter {
     return detail;
   }
 
+  /**
+   * Takes in a write another server made (through the store's watch, cluster/ha): a host that
+   * joined there, a label or cordon set there, a host removed there. Up/down stays this
+   * server's own view (its own tunnel to the host). Our own writes come back too; the
+   * revision tells them apart.
+   */
+  absorb(id: string, record: Stored<HostRecord> | null): void {
+    const known = this.records.get(id);
+    if (record === null) {
+      if (!known) return;
+      const detail = this.detail(known);
+      this.records.delete(id);
+      this.live.delete(id);
+      this.emit('host-removed', { ...detail, state: 'down' });
+      return;
+    }
+    if (known && known.revision >= record.revision) return;
+    this.records.set(id, record);
+    if (!this.live.has(id)) this.live.set(id, { up: false, lastSeen: record.value.lastSeen });
+    const placementInputs = (v: HostRecord): string => JSON.stringify([v.cordoned, v.operatorLabels, v.removedLabels]);
+    if (known && placementInputs(known.value) !== placementInputs(record.value)) this.emitHost('host-changed', id);
+  }
+
   isUp(hostId: string): boolean {
     return this.live.get(hostId)?.up === true;
   }
@@ -186,8 +209,15 @@ export class HostRegistry extends EventEmitter {
   private async write(id: string, value: HostRecord): Promise<void> {
     const current = this.records.get(id);
     if (!current) return;
-    const updated = await this.store.update<HostRecord>(this.admin, KIND, id, { value, expectedRevision: current.revision });
-    this.records.set(id, updated);
+    try {
+      const updated = await this.store.update<HostRecord>(this.admin, KIND, id, { value, expectedRevision: current.revision });
+      this.records.set(id, updated);
+    } catch (err) {
+      // Another server sharing the store wrote it first: take its record, so the next
+      // heartbeat (or the operator's retry) works from the current one.
+      if (isKind(err, 'Conflict')) this.absorb(id, await this.store.get<HostRecord>(this.admin, KIND, id).catch(() => null));
+      throw err;
+    }
   }
 
   private emitHost(event: HostEvent, id: string): void {

@@ -9,7 +9,7 @@ import type { Store } from '../../store/store.js';
 import { HOST_ORGANIZATION, normaliseSerial, type CertificateAuthority } from '../../tenancy/pki.js';
 import type { AgentHub, ClusterHost, HostEvent } from '../agent-hub.js';
 import { JoinTokens } from '../join-tokens.js';
-import { HostRegistry, type HostDetail } from './host-registry.js';
+import { HostRegistry, type HostDetail, type HostRecord } from './host-registry.js';
 import { HostSessions } from './host-sessions.js';
 import { handleJoin } from './join-handler.js';
 import type { Duplex } from 'node:stream';
@@ -59,6 +59,8 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
   const listen = parseTcp(options.listen);
   const registry = new HostRegistry(store);
   await registry.load();
+  // Servers sharing the store (etcd) learn of each other's joins, labels and removals.
+  const hostWatch = await store.watch?.<HostRecord>('host', (change) => registry.absorb(change.id, change.record));
   const tokens = new JoinTokens(store, ca.fingerprint);
   const sessions = new HostSessions(logger, (hostId, status: HostStatus) => {
     registry.heartbeat(hostId, status).catch((err: unknown) => logger.error({ err, hostId }, 'cannot record a heartbeat'));
@@ -178,6 +180,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
     address: { host: bound.address, port: bound.port },
     close: async () => {
       clearInterval(expiry);
+      await hostWatch?.close().catch(() => undefined);
       sessions.closeAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
