@@ -92,6 +92,11 @@ export class HostRegistry extends EventEmitter {
     return this.detail(record);
   }
 
+  /** Re-reads every host from the store (a host that joined at another server a moment ago). */
+  async refresh(): Promise<void> {
+    for (const r of await this.store.list<HostRecord>(this.admin, KIND)) this.absorb(r.id, r);
+  }
+
   /** The host whose certificate has this serial; undefined once the host was removed. */
   bySerial(serial: string): Stored<HostRecord> | undefined {
     return [...this.records.values()].find((r) => r.value.certSerial === serial);
@@ -131,7 +136,11 @@ export class HostRegistry extends EventEmitter {
     };
     const changed = JSON.stringify({ ...next, lastSeen: 0 }) !== JSON.stringify({ ...record.value, lastSeen: 0 });
     if (changed || !wasUp) {
-      await this.write(hostId, { ...next, lastSeen: now });
+      // Several servers sharing the store may race for this write; the loser has taken the
+      // winner's record (write → absorb) and the host is up here all the same.
+      await this.write(hostId, { ...next, lastSeen: now }).catch((err: unknown) => {
+        if (!isKind(err, 'Conflict')) throw err;
+      });
     }
     if (!wasUp) this.emitHost('host-up', hostId);
     else if (changed) this.emitHost('host-changed', hostId);

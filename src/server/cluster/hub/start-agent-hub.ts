@@ -89,14 +89,21 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
         socket.destroy();
         return;
       }
-      const refusal = hostOf(socket);
-      if (typeof refusal === 'string') {
-        logger.warn({ remote: socket.remoteAddress, reason: refusal }, 'agent refused');
-        sessions.refuse(socket, refusal);
-        return;
-      }
-      logger.info({ hostId: refusal.id, name: refusal.name }, 'agent connected');
-      sessions.attach(refusal.id, socket);
+      void (async () => {
+        let refusal = hostOf(socket);
+        // With a shared store the host may have joined at another server an instant ago.
+        if (typeof refusal === 'string' && store.watch && socket.authorized) {
+          await registry.refresh().catch((err: unknown) => logger.warn({ err }, 'cannot re-read hosts'));
+          refusal = hostOf(socket);
+        }
+        if (typeof refusal === 'string') {
+          logger.warn({ remote: socket.remoteAddress, reason: refusal }, 'agent refused');
+          sessions.refuse(socket, refusal);
+          return;
+        }
+        logger.info({ hostId: refusal.id, name: refusal.name }, 'agent connected');
+        sessions.attach(refusal.id, socket);
+      })();
     },
   );
   server.on('tlsClientError', (err) => logger.debug({ err }, 'agent TLS handshake failed'));
