@@ -30,6 +30,9 @@ import { listenOn, parseListenAddress } from './listen.js';
 import { listenerNames } from './tls-names.js';
 import { installProcessGuards, onTermination } from './up.js';
 
+/** How long a create may be in flight at another server before the leader settles it (shared store). */
+const CREATING_GRACE_MS = 10_000;
+
 export interface ServerOptions {
   dataRoot: string;
   host: string[];
@@ -108,7 +111,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   });
   const serverName = `${hostname()}:${process.pid}:${options.agentListen}`;
   const leadership = shared ? new EtcdLeadership(parseEtcdUrl(storeUrl), serverName, logger) : new SoleLeadership(serverName);
-  failover = new Failover(deps, placer, { leads: () => leadership.isLeader });
+  failover = new Failover(deps, placer, { leads: () => leadership.isLeader, creatingGraceMs: shared ? CREATING_GRACE_MS : 0 });
   await failover.start();
   const storeFollow = await followSharedStore({ store, tenants, scheduler, logger });
   leadership.on('elected', () => void failover!.takeOver());

@@ -49,6 +49,11 @@ export class Failover {
        * always (one server on SQLite).
        */
       leads?: () => boolean;
+      /**
+       * With several servers, a placement still 'creating' may be another live server's create
+       * in flight: fencing leaves it alone until it is this old (ms). Default 0 (one server).
+       */
+      creatingGraceMs?: number;
     } = {},
   ) {
     this.placer = placer;
@@ -107,6 +112,19 @@ export class Failover {
       else void this.failOver(host.id);
     }
     await this.failOverUnknownHosts().catch((err: unknown) => this.log.warn({ err }, 'failing over unknown hosts failed'));
+    const grace = this.options.creatingGraceMs ?? 0;
+    if (grace > 0) {
+      // Creates the dead leader left half done are younger than the grace now: look again.
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        if (!this.leads()) return;
+        for (const host of this.deps.hub.hosts()) {
+          if (host.state === 'up') void this.fence(host).catch((err: unknown) => this.log.warn({ err, host: host.name }, 'fencing after take-over failed'));
+        }
+      }, grace + 500);
+      timer.unref();
+      this.retryTimers.add(timer);
+    }
   }
 
   /**
@@ -263,6 +281,7 @@ export class Failover {
       for (const placement of await this.deps.placements.list(ctx)) {
         if (placement.value.hostId !== host.id || present.has(placement.id)) continue;
         if (placement.value.phase === 'creating') {
+          if (Date.now() - Date.parse(placement.value.createdAt) < (this.options.creatingGraceMs ?? 0)) continue;
           // The control plane died before the host created it; the tenant never got an id.
           await this.deps.placements.remove(ctx, placement.id);
           this.deps.scheduler.cluster.removeContainer(placement.id);
