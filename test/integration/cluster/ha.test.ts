@@ -177,6 +177,8 @@ describe('cluster: a highly available control plane on etcd', () => {
       await dockerOk(through(survivor), ['run', '-d', '--name', name, BUSYBOX_IMAGE, 'sleep', '600']);
       acknowledged.push(name);
       await victim.start();
+      // Agents redial a restarted server on their own backoff; it lists their containers once they did.
+      await pollFor(`server ${victim.index} back with both hosts`, async () => ((await status(victim)).hosts.up === 2 ? true : undefined));
     }
     for (const server of live()) {
       const names = await namesSeenBy(server);
