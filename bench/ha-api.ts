@@ -46,8 +46,9 @@ async function measure(store: string | undefined): Promise<Row> {
         const req = request(
           { host: '127.0.0.1', port: cluster.tenantPort, method, path, agent, servername: undefined, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {} },
           (res) => {
-            res.resume();
-            res.on('end', () => (res.statusCode! < 300 ? resolve(res.statusCode!) : reject(new Error(`${method} ${path}: ${res.statusCode}`))));
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => (res.statusCode! < 300 ? resolve(res.statusCode!) : reject(new Error(`${method} ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8')}`))));
           },
         );
         req.on('error', reject);
@@ -55,7 +56,7 @@ async function measure(store: string | undefined): Promise<Row> {
       });
     const row: Row = { create: [], inspect: [], list: [] };
     for (let i = 0; i < containers; i++) {
-      row.create.push(await timed(() => call('POST', `/v1.47/containers/create?name=b${i}`, { Image: BUSYBOX_IMAGE, Cmd: ['true'] })));
+      row.create.push(await timed(() => call('POST', `/v1.47/containers/create?name=b${i}`, { Image: BUSYBOX_IMAGE, Cmd: ['true'], HostConfig: { Memory: 16 * 1024 * 1024 } })));
     }
     for (let i = 0; i < containers; i++) row.inspect.push(await timed(() => call('GET', `/v1.47/containers/b${i}/json`)));
     for (let i = 0; i < lists; i++) row.list.push(await timed(() => call('GET', '/v1.47/containers/json?all=1')));
@@ -80,7 +81,7 @@ const cell = (values: number[]): string => `${ms(quantile(values, 0.5))} / ${ms(
 const lines = [
   '## `berth server` API: etcd vs SQLite (`bench/ha-api.ts`)',
   '',
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node dist/bench/ha-api.js --containers ${containers} --lists ${lists}\` (load average ${loadavg()[0]!.toFixed(2)}, 2 cores shared with other work): one \`berth server\` and one \`berth agent\` in its own network namespace (cluster-harness.ts), a tenant over mutual TLS on one kept-alive connection, every request timed alone; the store is SQLite under the server's data root, or a three-member etcd 3.4 cluster on loopback. ${containers} containers (busybox, \`true\`, created not started); the list covers all of them and is repeated ${lists} times.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node dist/bench/ha-api.js --containers ${containers} --lists ${lists}\` (load average ${loadavg()[0]!.toFixed(2)}, 2 cores shared with other work): one \`berth server\` and one \`berth agent\` in its own network namespace (cluster-harness.ts), a tenant over mutual TLS on one kept-alive connection, every request timed alone; the store is SQLite under the server's data root, or a three-member etcd 3.4 cluster on loopback. ${containers} containers (busybox, \`true\`, 16 MiB memory limit so that the scheduler fits them on one host; created, not started); the list covers all of them and is repeated ${lists} times.`,
   '',
   '| request | SQLite p50 / p99 | etcd (3 members) p50 / p99 | etcd / SQLite, p50 |',
   '| --- | ---: | ---: | ---: |',

@@ -32,8 +32,12 @@ export async function openSharedCa(store: Store, pkiDir: string): Promise<Certif
   if (!stored) {
     const scratch = await mkdtemp(join(pkiDir, '..', '.ca-'));
     try {
-      await CertificateAuthority.open(scratch);
-      const candidate: CaRecord = { certPem: await readFile(join(scratch, 'ca.pem'), 'utf8'), keyPem: await readFile(join(scratch, 'ca-key.pem'), 'utf8') };
+      // A server that ran on SQLite before (its state migrated with `berth store migrate`)
+      // offers the CA it has, so that the credentials and host certificates it issued stay
+      // valid; otherwise a new one.
+      const own = await readCa(pkiDir);
+      if (!own) await CertificateAuthority.open(scratch);
+      const candidate: CaRecord = own ?? (await readCa(scratch))!;
       stored = await store.create<CaRecord>(ctx, KIND, { id: ID, value: candidate }).catch(async (err: unknown) => {
         if (!isKind(err, 'AlreadyExists')) throw err;
         return store.get<CaRecord>(ctx, KIND, ID);
@@ -44,6 +48,12 @@ export async function openSharedCa(store: Store, pkiDir: string): Promise<Certif
   }
   await installCa(pkiDir, stored.value);
   return CertificateAuthority.open(pkiDir);
+}
+
+async function readCa(dir: string): Promise<CaRecord | undefined> {
+  const certPem = await readFile(join(dir, 'ca.pem'), 'utf8').catch(() => undefined);
+  const keyPem = await readFile(join(dir, 'ca-key.pem'), 'utf8').catch(() => undefined);
+  return certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined;
 }
 
 /** Puts the shared CA under the data root; listener certificates of another CA are dropped. */
