@@ -7,6 +7,7 @@ import { openStore, parseEtcdUrl } from '../server/store/open-store.js';
 import { openSharedCa } from '../server/cluster/ha/shared-ca.js';
 import { EtcdLeadership, SoleLeadership } from '../server/cluster/ha/leadership.js';
 import { followSharedStore } from '../server/cluster/ha/store-sync.js';
+import { PlacementBroker } from '../server/cluster/ha/placement-broker.js';
 import { controlPlaneRoutes } from '../server/cluster/ha/control-plane-routes.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
@@ -75,6 +76,9 @@ export async function runServer(options: ServerOptions): Promise<void> {
   });
   await tenants.load();
   const scheduler = new Scheduler({ strategyFor: () => options.placementStrategy });
+  const serverName = `${hostname()}:${process.pid}:${options.agentListen}`;
+  const leadership = shared ? new EtcdLeadership(parseEtcdUrl(storeUrl), serverName, logger) : new SoleLeadership(serverName);
+  const broker = new PlacementBroker({ store, scheduler, leadership, logger });
   // Drain needs the failover, which needs the hub: bound once both exist.
   let failover: Failover | undefined;
   const hub = await startAgentHub({
@@ -108,14 +112,14 @@ export async function runServer(options: ServerOptions): Promise<void> {
       const inspect = await deps.hosts.json<{ Mounts?: { Type?: string; Name?: string }[] | null }>(ctx, hostId, { method: 'GET', path: `/containers/${id}/json` });
       await recordContainerVolumes(deps, ctx, hostId, inspect ?? {});
     },
+    place: (request) => broker.place(request),
   });
-  const serverName = `${hostname()}:${process.pid}:${options.agentListen}`;
-  const leadership = shared ? new EtcdLeadership(parseEtcdUrl(storeUrl), serverName, logger) : new SoleLeadership(serverName);
   failover = new Failover(deps, placer, { leads: () => leadership.isLeader, creatingGraceMs: shared ? CREATING_GRACE_MS : 0 });
   await failover.start();
   const storeFollow = await followSharedStore({ store, tenants, scheduler, logger });
   leadership.on('elected', () => void failover!.takeOver());
   if (leadership instanceof EtcdLeadership) leadership.start();
+  await broker.start();
   const controlPlane = controlPlaneRoutes({ server: serverName, storeKind: shared ? 'etcd' : 'sqlite', store, hub, placements, leadership });
   // Hosts that were down when the control plane started are failed over once they had the
   // down timeout (and a heartbeat's grace) to come back.
@@ -160,6 +164,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   onTermination(logger, async () => {
     clearTimeout(sweep);
     failover!.close();
+    await broker.close();
     await leadership.close();
     await storeFollow.close();
     for (const listener of listeners) listener.close();

@@ -92,6 +92,11 @@ describe('cluster: a highly available control plane on etcd', () => {
       const names = await namesSeenBy(server);
       for (const name of acknowledged) assert.ok(names.includes(name), `server ${server.index} lists ${name}: ${names.join(',')}`);
     }
+    // The leader decided the followers' placements (pending placement → decision → create).
+    for (const server of cluster.servers) {
+      if (server === first) continue;
+      assert.match(first.logs(), new RegExp(`"asker":"[^"]*:tcp://${server.agentAddress.replace(/\./g, '\\.')}"[^\n]*placement decided for another server`));
+    }
     // Both hosts take containers (spread), whichever server placed them.
     const nodes = new Set<string>();
     for (const name of acknowledged) nodes.add((await dockerOk(through(cluster.servers[2]!), ['inspect', '--format', '{{.Node.Name}}', name])).trim());
@@ -125,7 +130,11 @@ describe('cluster: a highly available control plane on etcd', () => {
     const old = await leader();
     const killedAt = Date.now();
     await old.kill('SIGKILL');
+    // A create sent while there is no leader waits as a pending placement and completes once
+    // the next leader decides it.
+    const pending = runDetached(live()[0]!, 'pending-during-election');
     const next = await leader(15_000);
+    await pending;
     const takeoverMs = Date.now() - killedAt;
     console.log(`leader take-over after SIGKILL: ${takeoverMs} ms`);
     assert.notEqual(next.index, old.index);
