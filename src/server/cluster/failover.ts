@@ -108,7 +108,8 @@ export class Failover {
    */
   async takeOver(): Promise<void> {
     for (const host of this.deps.hub.hosts()) {
-      if (host.state === 'up') void this.hostUp(host);
+      // Up hosts stay in service while fenced again: the previous leader had fenced them.
+      if (host.state === 'up') void this.fence(host).catch((err: unknown) => this.log.warn({ err, host: host.name }, 'fencing at take-over failed'));
       else void this.failOver(host.id);
     }
     await this.failOverUnknownHosts().catch((err: unknown) => this.log.warn({ err }, 'failing over unknown hosts failed'));
