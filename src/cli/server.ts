@@ -118,6 +118,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
   await failover.start();
   const storeFollow = await followSharedStore({ store, tenants, scheduler, logger });
   leadership.on('elected', () => void failover!.takeOver());
+  // Another server died: the leader settles what it may have left half created.
+  leadership.on('peer-lost', () => void (leadership.isLeader && failover!.takeOver()));
   if (leadership instanceof EtcdLeadership) leadership.start();
   await broker.start();
   const controlPlane = controlPlaneRoutes({ server: serverName, storeKind: shared ? 'etcd' : 'sqlite', store, hub, placements, leadership });

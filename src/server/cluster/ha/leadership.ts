@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Etcd3, type Campaign } from 'etcd3';
+import { Etcd3, type Campaign, type Watcher } from 'etcd3';
 import type { Logger } from '../../../common/logging.js';
 import type { EtcdLocation } from '../../store/open-store.js';
 
@@ -7,7 +7,9 @@ import type { EtcdLocation } from '../../store/open-store.js';
  * Which `berth server` runs the cluster's single-writer jobs (the failure detector, failover,
  * fencing). Several servers may serve the API at once; exactly one of them leads.
  *
- * Events: 'elected' when this server becomes the leader, 'deposed' when it stops being one.
+ * Events: 'elected' when this server becomes the leader, 'deposed' when it stops being one,
+ * 'peer-lost' when another candidate's lease ended (that server died or stopped): what it
+ * was creating may be half done.
  */
 export interface Leadership extends EventEmitter {
   readonly isLeader: boolean;
@@ -47,9 +49,10 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
   private leading = false;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  private peers: Watcher | undefined;
 
   constructor(
-    location: EtcdLocation,
+    private readonly location: EtcdLocation,
     readonly self: string,
     private readonly logger: Logger,
   ) {
@@ -66,6 +69,20 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
 
   start(): void {
     if (this.closed) return;
+    if (!this.peers) {
+      // Every candidate's key lives under its lease: a delete is a server gone.
+      void this.client
+        .watch()
+        .prefix(`${this.location.prefix}election/leader/`)
+        .create()
+        .then((watcher) => {
+          if (this.closed) return void watcher.cancel();
+          this.peers = watcher;
+          watcher.on('delete', () => this.emit('peer-lost'));
+          watcher.on('error', () => undefined);
+        })
+        .catch((err: unknown) => this.logger.warn({ err }, 'cannot watch the other servers'));
+    }
     const campaign = this.election.campaign(this.self);
     this.campaign = campaign;
     campaign.on('elected', () => {
@@ -93,6 +110,7 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
     const campaign = this.campaign;
     this.campaign = undefined;
     this.depose();
+    await this.peers?.cancel().catch(() => undefined);
     // Resigning hands leadership on at once instead of after the lease's expiry.
     await campaign?.resign().catch(() => undefined);
     this.client.close();
