@@ -8,6 +8,7 @@ import { openSharedCa } from '../server/cluster/ha/shared-ca.js';
 import { EtcdLeadership, SoleLeadership } from '../server/cluster/ha/leadership.js';
 import { followSharedStore } from '../server/cluster/ha/store-sync.js';
 import { PlacementBroker } from '../server/cluster/ha/placement-broker.js';
+import type { PlacementRequest } from '../server/scheduler/types.js';
 import { controlPlaneRoutes } from '../server/cluster/ha/control-plane-routes.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
@@ -88,6 +89,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
     logger,
     downTimeoutMs: options.hostDownTimeoutMs,
     tlsSan: options.tlsSan ?? [],
+    sharedStore: shared,
     onDrain: async (host) => {
       const result = await failover!.drain(host.id);
       logger.info({ host: host.name, ...result }, 'host drained');
@@ -112,16 +114,16 @@ export async function runServer(options: ServerOptions): Promise<void> {
       const inspect = await deps.hosts.json<{ Mounts?: { Type?: string; Name?: string }[] | null }>(ctx, hostId, { method: 'GET', path: `/containers/${id}/json` });
       await recordContainerVolumes(deps, ctx, hostId, inspect ?? {});
     },
-    place: (request) => broker.place(request),
+    ...(shared ? { place: (request: PlacementRequest) => broker.place(request) } : {}),
   });
   failover = new Failover(deps, placer, { leads: () => leadership.isLeader, creatingGraceMs: shared ? CREATING_GRACE_MS : 0 });
   await failover.start();
-  const storeFollow = await followSharedStore({ store, tenants, scheduler, logger });
+  const storeFollow = shared ? await followSharedStore({ store, tenants, scheduler, logger }) : undefined;
   leadership.on('elected', () => void failover!.takeOver());
   // Another server died: the leader settles what it may have left half created.
   leadership.on('peer-lost', () => void (leadership.isLeader && failover!.takeOver()));
   if (leadership instanceof EtcdLeadership) leadership.start();
-  await broker.start();
+  if (shared) await broker.start();
   const controlPlane = controlPlaneRoutes({ server: serverName, storeKind: shared ? 'etcd' : 'sqlite', store, hub, placements, leadership });
   // Hosts that were down when the control plane started are failed over once they had the
   // down timeout (and a heartbeat's grace) to come back.
@@ -168,7 +170,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
     failover!.close();
     await broker.close();
     await leadership.close();
-    await storeFollow.close();
+    await storeFollow?.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await hub.close().catch(() => undefined);

@@ -9,8 +9,8 @@ import type { PlacementValue } from '../placements.js';
  * Keeps this server's in-memory indexes in step with the writes other servers make to the
  * shared store (etcd): tenants and credentials (so a tenant made at one server can log in at
  * any), and placements (so every server's scheduler counts every container, wherever it was
- * placed). Hosts are followed by the agent hub itself. Changes come by watch, never by polling;
- * on SQLite (one server) there is nothing to follow.
+ * placed). Hosts are followed by the agent hub itself. Changes come by watch, never by polling.
+ * Only for a shared store: on SQLite (one server) every write is this server's own.
  */
 export async function followSharedStore(deps: { store: Store; tenants: TenantService; scheduler: Scheduler; logger: Logger }): Promise<StoreWatch> {
   const { store, tenants, scheduler } = deps;

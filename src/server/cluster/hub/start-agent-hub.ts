@@ -26,6 +26,8 @@ export interface AgentHubOptions {
   onDrain?: (host: ClusterHost) => Promise<void>;
   /** Extra DNS names or IPs for the agents' listener certificate. */
   tlsSan?: string[];
+  /** Other servers write the same store (etcd): follow their host writes (cluster/ha). */
+  sharedStore?: boolean;
 }
 
 /** What the hosts admin API (admin-api/hosts.ts) does through the hub. */
@@ -60,7 +62,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
   const registry = new HostRegistry(store);
   await registry.load();
   // Servers sharing the store (etcd) learn of each other's joins, labels and removals.
-  const hostWatch = await store.watch?.<HostRecord>('host', (change) => registry.absorb(change.id, change.record));
+  const hostWatch = options.sharedStore ? await store.watch?.<HostRecord>('host', (change) => registry.absorb(change.id, change.record)) : undefined;
   const tokens = new JoinTokens(store, ca.fingerprint);
   const sessions = new HostSessions(logger, (hostId, status: HostStatus) => {
     registry.heartbeat(hostId, status).catch((err: unknown) => logger.error({ err, hostId }, 'cannot record a heartbeat'));
@@ -92,7 +94,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
       void (async () => {
         let refusal = hostOf(socket);
         // With a shared store the host may have joined at another server an instant ago.
-        if (typeof refusal === 'string' && store.watch && socket.authorized) {
+        if (typeof refusal === 'string' && options.sharedStore && socket.authorized) {
           await registry.refresh().catch((err: unknown) => logger.warn({ err }, 'cannot re-read hosts'));
           refusal = hostOf(socket);
         }
