@@ -19,6 +19,7 @@ import { buildFrontApi } from '../server/cluster/front/app.js';
 import { Failover } from '../server/cluster/failover.js';
 import { registerImageRoutes } from '../server/cluster/front/images.js';
 import { registerNetworkRoutes } from '../server/cluster/front/networks.js';
+import { bufferedWhenEndpointsChange, installOverlay } from '../server/cluster/front/overlay.js';
 import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../server/cluster/front/volumes.js';
 import { registerEventRoutes } from '../server/cluster/front/events.js';
 import { ensureImageOnHost, imageIdOf } from '../server/cluster/front/image-transfer.js';
@@ -85,7 +86,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
     tenants,
     logger,
     placements,
-    forward: (request, reply, hostId, forwardOptions) => proxy.forward(request, reply, hostId, forwardOptions),
+    forward: (request, reply, hostId, forwardOptions) => proxy.forward(request, reply, hostId, bufferedWhenEndpointsChange(request, forwardOptions)),
     hosts: proxy,
     volumeHostOf: (ctx, name) => volumeHostOf(deps, ctx, name),
   };
@@ -131,6 +132,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
       (child: FastifyInstance) => hostAdminRoutes(child, { hosts: hub.admin }),
     ],
   });
+  // Tenant networks across hosts: VXLAN state pushed to the agents (front/overlay.ts).
+  installOverlay(app, deps);
   await app.ready();
   const tcp = addresses.filter((a) => a.kind === 'tcp');
   const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
