@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -155,12 +155,13 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
     await dockerOk(rival, ['network', 'rm', 'private']);
   });
 
-  test('a Compose app spread over both hosts serves', async () => {
+  test('a Compose app spread over both hosts serves (docker-compose 1.29, services pinned by environment constraints)', async () => {
     const dir = join(work, 'spread');
-    await execFileAsync('mkdir', ['-p', dir]);
+    await mkdir(dir, { recursive: true });
     await writeFile(
-      join(dir, 'compose.yaml'),
+      join(dir, 'docker-compose.yml'),
       [
+        "version: '2.4'",
         'services:',
         '  web:',
         `    image: ${BUSYBOX_IMAGE}`,
@@ -174,15 +175,17 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
         '',
       ].join('\n'),
     );
+    const compose = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
+      execFileAsync('/usr/bin/docker-compose', ['-p', 'spread', ...args], { cwd: dir, env: { ...acme, COMPOSE_INTERACTIVE_NO_CLI: '1' }, timeout: 120_000 });
     try {
-      await dockerOk(acme, ['compose', '--project-directory', dir, '-p', 'spread', 'up', '-d']);
-      assert.equal(await nodeOf(acme, 'spread-web-1'), 'ov-a');
-      assert.equal(await nodeOf(acme, 'spread-client-1'), 'ov-b');
-      await pollFor('the client on ov-b to fetch from web on ov-a', async () =>
-        (await docker(acme, ['logs', 'spread-client-1'])).stdout.includes('hello-from-web') ? true : undefined,
+      await compose(['up', '-d']);
+      assert.equal(await nodeOf(acme, 'spread_web_1'), 'ov-a');
+      assert.equal(await nodeOf(acme, 'spread_client_1'), 'ov-b');
+      await pollFor('the client on ov-b to fetch from web on ov-a by service name', async () =>
+        (await docker(acme, ['logs', 'spread_client_1'])).stdout.includes('hello-from-web') ? true : undefined,
       );
     } finally {
-      await docker(acme, ['compose', '--project-directory', dir, '-p', 'spread', 'down', '-t', '0']);
+      await compose(['down', '-t', '0']).catch((err: unknown) => console.error('compose down:', err));
     }
     await pollFor('no VXLAN device left once the networks are gone', async () => ((await vxlansIn(hostA)).length + (await vxlansIn(hostB)).length === 0 ? true : undefined));
   });
