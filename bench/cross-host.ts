@@ -46,7 +46,8 @@ function seconds(output: string): number {
   return value;
 }
 
-const cluster = await startCluster({ controlPlane: 'berth-server' });
+// A generous down timeout: loading the 170 MB Debian image onto both hosts can delay heartbeats on a busy machine.
+const cluster = await startCluster({ controlPlane: 'berth-server', downTimeoutMs: 15_000 });
 try {
   await cluster.startAgent({ name: 'bench-a' });
   await cluster.startAgent({ name: 'bench-b' });

@@ -36,7 +36,18 @@ export interface RemoteEndpoint {
 
 interface Applied extends OverlayNetwork {
   bridge: string;
+  local: string;
   mtu: number;
+}
+
+function sameState(before: Applied, wanted: OverlayNetwork, bridge: string, local: string): boolean {
+  return (
+    before.bridge === bridge &&
+    before.local === local &&
+    before.vni === wanted.vni &&
+    before.ipRange === wanted.ipRange &&
+    JSON.stringify(before.remotes) === JSON.stringify(wanted.remotes)
+  );
 }
 
 export class OverlayAgent {
@@ -71,10 +82,17 @@ export class OverlayAgent {
       const bridge = this.networks.byId(network.id)?.bridgeName;
       if (!bridge) continue; // Not (yet) made on this host; the next push covers it.
       const name = this.deviceNameFor(network.id);
-      const mtu = await ensureVxlan({ name, vni: network.vni, local: state.local, bridge }, existing.get(name));
-      await syncEntries(name, network.remotes.map((r) => ({ ip: r.ip, mac: r.mac, host: r.host })));
-      applied.set(network.id, { ...network, bridge, mtu });
+      const before = this.applied.get(network.id);
+      const device = existing.get(name);
       existing.delete(name);
+      // The periodic push mostly repeats itself: an unchanged network on a present device costs nothing.
+      if (before && device && sameState(before, network, bridge, state.local) && device.vni === network.vni) {
+        applied.set(network.id, { ...network, bridge, local: state.local, mtu: before.mtu });
+        continue;
+      }
+      const mtu = await ensureVxlan({ name, vni: network.vni, local: state.local, bridge }, device);
+      await syncEntries(name, network.remotes.map((r) => ({ ip: r.ip, mac: r.mac, host: r.host })));
+      applied.set(network.id, { ...network, bridge, local: state.local, mtu });
     }
     for (const stale of existing.keys()) {
       await deleteVxlan(stale);

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { startCluster, type Cluster, type ClusterAgent } from '../../support/cluster-harness.js';
 import { pollFor, removeTree } from '../../support/cleanup.js';
 import { docker, dockerOk } from '../../support/docker-cli.js';
+import { tenantCaller } from '../../support/api-caller.js';
 import { BUSYBOX_IMAGE, busyboxImageTar } from '../../support/test-images.js';
 
 const execFileAsync = promisify(execFile);
@@ -188,5 +189,27 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
       await compose(['down', '-t', '0']).catch((err: unknown) => console.error('compose down:', err));
     }
     await pollFor('no VXLAN device left once the networks are gone', async () => ((await vxlansIn(hostA)).length + (await vxlansIn(hostB)).length === 0 ? true : undefined));
+  });
+
+  test('the agent routes that carry overlay state are not for tenants', async () => {
+    const caller = await tenantCaller('ov-acme', cluster.tenantPort, acme.DOCKER_CERT_PATH!);
+    const list = await caller.call('GET', '/berth/agent/overlay/endpoints');
+    assert.equal(list.status, 404);
+    const push = await caller.call('PUT', '/berth/agent/overlay', { body: { local: '100.64.0.9', networks: [] } });
+    assert.equal(push.status, 404);
+    assert.match(push.body, /"message"/);
+  });
+
+  test('a restarted agent gets its overlay state pushed again: names and packets across hosts work again', async () => {
+    await dockerOk(acme, ['network', 'create', 'again']);
+    await dockerOk(acme, ['run', '-d', '--name', 'far', '--network', 'again', ...on('ov-a'), BUSYBOX_IMAGE, 'sleep', '300']);
+    await dockerOk(acme, ['run', '-d', '--name', 'near', '--network', 'again', ...on('ov-b'), BUSYBOX_IMAGE, 'sleep', '300']);
+    assert.match(await dockerOk(acme, ['exec', 'near', 'ping', '-c', '1', '-W', '3', 'far']), /1 packets received/);
+    await hostB.restart();
+    await pollFor('near (on the restarted host) to reach far by name again', async () =>
+      (await docker(acme, ['exec', 'near', 'ping', '-c', '1', '-W', '2', 'far'])).code === 0 ? true : undefined,
+    );
+    await dockerOk(acme, ['rm', '-f', 'far', 'near']);
+    await dockerOk(acme, ['network', 'rm', 'again']);
   });
 });
