@@ -98,7 +98,8 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
     await dockerOk(acme, ['network', 'create', 'app']);
     await dockerOk(acme, ['run', '-d', '--name', 'srv', '--network', 'app', '--network-alias', 'backend', ...on('ov-a'), BUSYBOX_IMAGE, 'sh', '-c', 'while true; do echo srv-says-hi | nc -l -p 80; done']);
     assert.equal(await nodeOf(acme, 'srv'), 'ov-a');
-    const byName = await dockerOk(acme, ['run', '--rm', '--network', 'app', ...on('ov-b'), BUSYBOX_IMAGE, 'sh', '-c', 'cat /sys/class/net/eth0/mtu; nc -w 3 srv 80 </dev/null; nc -w 3 backend 80 </dev/null; ping -c 1 -W 3 -s 1400 srv >/dev/null && echo big-ping-ok']);
+    const byName = await dockerOk(acme, ['run', '--rm', '--network', 'app', ...on('ov-b'), BUSYBOX_IMAGE, 'sh', '-c', // The server's listener comes back a moment after each connection: retry a refused one.
+      'fetch() { for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 3 "$1" 80 </dev/null 2>/dev/null && return; sleep 0.2; done; }; cat /sys/class/net/eth0/mtu; fetch srv; fetch backend; ping -c 1 -W 3 -s 1400 srv >/dev/null && echo big-ping-ok']);
     assert.deepEqual(byName.trim().split('\n'), ['1450', 'srv-says-hi', 'srv-says-hi', 'big-ping-ok']);
     // The other way: a long-running client on ov-b, reached from ov-a by name.
     await dockerOk(acme, ['run', '-d', '--name', 'cli', '--network', 'app', ...on('ov-b'), BUSYBOX_IMAGE, 'sleep', '300']);
@@ -178,8 +179,10 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
     );
     const compose = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
       execFileAsync('/usr/bin/docker-compose', ['-p', 'spread', ...args], { cwd: dir, env: { ...acme, COMPOSE_INTERACTIVE_NO_CLI: '1' }, timeout: 120_000 });
+    let networkId = '';
     try {
       await compose(['up', '-d']);
+      networkId = (await dockerOk(acme, ['network', 'inspect', '--format', '{{.Id}}', 'spread_default'])).trim();
       assert.equal(await nodeOf(acme, 'spread_web_1'), 'ov-a');
       assert.equal(await nodeOf(acme, 'spread_client_1'), 'ov-b');
       await pollFor('the client on ov-b to fetch from web on ov-a by service name', async () =>
@@ -188,7 +191,11 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
     } finally {
       await compose(['down', '-t', '0']).catch((err: unknown) => console.error('compose down:', err));
     }
-    await pollFor('no VXLAN device left once the networks are gone', async () => ((await vxlansIn(hostA)).length + (await vxlansIn(hostB)).length === 0 ? true : undefined));
+    const ofNetwork = (links: VxlanLink[]): VxlanLink[] => links.filter((d) => d.ifname.endsWith(networkId.slice(0, 6)));
+    assert.notEqual(networkId, '');
+    await pollFor('no VXLAN device of the app left once compose down removed its network', async () =>
+      ofNetwork([...(await vxlansIn(hostA)), ...(await vxlansIn(hostB))]).length === 0 ? true : undefined,
+    );
   });
 
   test('the agent routes that carry overlay state are not for tenants', async () => {
@@ -211,5 +218,7 @@ describe('cluster: tenant networks across hosts (VXLAN)', () => {
     );
     await dockerOk(acme, ['rm', '-f', 'far', 'near']);
     await dockerOk(acme, ['network', 'rm', 'again']);
+    // Every network of the file is gone: so is every VXLAN device on both hosts.
+    await pollFor('no VXLAN device left on either host', async () => ((await vxlansIn(hostA)).length + (await vxlansIn(hostB)).length === 0 ? true : undefined));
   });
 });
