@@ -107,7 +107,8 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
 
   /**
    * Clean shutdown: DNS sockets and port sockets close. When no container runs, the instance's
-   * bridges and table go too (start-up recreates them from the records), so a stopped Berth
+   * bridges, VXLAN devices and table go too (start-up recreates them from the records and the
+   * control plane's next push), so a stopped Berth
    * with nothing running leaves nothing on the host's network; with containers running,
    * everything stays for them.
    */
@@ -116,6 +117,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     this.ports.releaseAll();
     helperServer.close();
     if (this.sandboxes.size > 0) return;
+    await this.overlay?.removeAll();
     await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
     await deleteTable(this.host.tableName);
   }
