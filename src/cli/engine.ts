@@ -23,6 +23,8 @@ import { HealthMonitor } from '../server/health/health-monitor.js';
 import { NetworkHost } from '../server/networks/network-host.js';
 import { NetworkService } from '../server/networks/network-service.js';
 import { ContainerNetworkingService } from '../server/networks/container-networking.js';
+import { OverlayAgent } from '../server/networks/overlay-agent.js';
+import { overlayAgentRoutes } from '../server/docker-api/overlay-routes.js';
 import { DEFAULT_ADDRESS_POOLS, parseAddressPool } from '../server/networks/ipam.js';
 import type { Services } from '../server/services.js';
 import type { ContainerRecord } from '../server/containers/model.js';
@@ -179,6 +181,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     ...(options.bip ? { defaultBridgeCidr: options.bip } : {}),
   });
   const networking = new ContainerNetworkingService(store, networkHost, networks, logger, options.dnsUpstream, events);
+  // Networks spanning hosts: state pushed by the control plane over the tunnel (docs/cluster.md).
+  const overlay = new OverlayAgent(networkHost, networks, logger);
+  networking.overlay = overlay;
   containers = new ContainerService({
     store, runtime, images: resolver, rootfs, events: health.observe(events), dataRoot, logger, mounts, networking,
     usernsOf: (tenant) => tenants?.usernsOf(tenant),
@@ -280,6 +285,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   await advisor.catchUp();
   advisor.startPeriodicScan(options.advisorScanIntervalMs ?? 10 * 60_000);
   const app = await buildDockerApi(services, logger);
+  await app.register(overlayAgentRoutes, { overlay, networking });
   await app.ready();
   events.publish(operatorContext(), { Type: 'daemon', Action: 'reload', Actor: { ID: system.daemonId(), Attributes: {} } });
 

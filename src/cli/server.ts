@@ -25,6 +25,7 @@ import { buildFrontApi } from '../server/cluster/front/app.js';
 import { Failover } from '../server/cluster/failover.js';
 import { registerImageRoutes } from '../server/cluster/front/images.js';
 import { networksReadyOn, registerNetworkRoutes } from '../server/cluster/front/networks.js';
+import { bufferedWhenEndpointsChange, installOverlay } from '../server/cluster/front/overlay.js';
 import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../server/cluster/front/volumes.js';
 import { registerEventRoutes } from '../server/cluster/front/events.js';
 import { ensureImageOnHost, imageIdOf } from '../server/cluster/front/image-transfer.js';
@@ -103,7 +104,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
     tenants,
     logger,
     placements,
-    forward: (request, reply, hostId, forwardOptions) => proxy.forward(request, reply, hostId, forwardOptions),
+    forward: (request, reply, hostId, forwardOptions) => proxy.forward(request, reply, hostId, bufferedWhenEndpointsChange(request, forwardOptions)),
     hosts: proxy,
     volumeHostOf: (ctx, name) => volumeHostOf(deps, ctx, name),
   };
@@ -162,6 +163,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
       controlPlane.routes,
     ],
   });
+  // Tenant networks across hosts: VXLAN state pushed to the agents (front/overlay.ts).
+  installOverlay(app, deps);
   await app.ready();
   controlPlane.instrument(app.server);
   const tcp = addresses.filter((a) => a.kind === 'tcp');

@@ -20,6 +20,8 @@ import type { ContainerNetworking, ContainerSummaryNetwork, NetworkPlan } from '
 import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
 import type { IdRange } from '../../agent/userns/id-range.js';
+import { matchBridgeMtu } from '../../agent/network/vxlan.js';
+import type { OverlayAgent } from './overlay-agent.js';
 
 type LiveSandbox = SandboxRecord & { tenant: string };
 
@@ -32,6 +34,8 @@ type LiveSandbox = SandboxRecord & { tenant: string };
  */
 export class ContainerNetworkingService implements ContainerNetworking, LiveEndpoints, DnsRecords {
   private readonly sandboxes = new Map<string, LiveSandbox>();
+  /** Networks spanning hosts (cluster agents only): MTU, address range, remote names. */
+  overlay: OverlayAgent | undefined;
   private readonly ports = new PortReservations();
   private readonly dns: EmbeddedDns;
   private allocation: Promise<unknown> = Promise.resolve();
@@ -103,7 +107,8 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
 
   /**
    * Clean shutdown: DNS sockets and port sockets close. When no container runs, the instance's
-   * bridges and table go too (start-up recreates them from the records), so a stopped Berth
+   * bridges, VXLAN devices and table go too (start-up recreates them from the records and the
+   * control plane's next push), so a stopped Berth
    * with nothing running leaves nothing on the host's network; with containers running,
    * everything stays for them.
    */
@@ -112,6 +117,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     this.ports.releaseAll();
     helperServer.close();
     if (this.sandboxes.size > 0) return;
+    await this.overlay?.removeAll();
     await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
     await deleteTable(this.host.tableName);
   }
@@ -183,6 +189,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       }));
       // One request to the resident helper for any number of networks: namespace, both ends of every veth, bridges.
       await this.host.netns.create(record.id, veths, idRange);
+      if (this.overlay) await matchBridgeMtu(sandbox.netnsPath, veths, (bridge) => this.overlay!.mtuOfBridge(bridge));
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
         sandbox.ports = await this.ports.reserve(record.id, wanted, `${record.name} (${gatewayIface.endpointId})`);
@@ -227,9 +234,11 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   private newInterface(record: ContainerRecord, network: NetworkRecord, endpoint: EndpointRecord, index: number): SandboxInterface {
     const pool = network.ipam.Config[0]!;
     const used = new Set([...this.sandboxes.values()].flatMap((s) => s.interfaces.filter((i) => i.networkId === network.id).map((i) => i.ip)));
+    for (const remote of this.overlay?.remoteAddresses(network.id) ?? []) used.add(remote);
+    const hostRange = this.overlay?.ipRangeOf(network.id);
     let ip: string;
     try {
-      ip = allocateAddress(pool, used, endpoint.ipv4Address);
+      ip = allocateAddress(hostRange ? { ...pool, IPRange: hostRange } : pool, used, endpoint.ipv4Address);
     } catch (err) {
       if (isKind(err, 'InvalidArgument') && endpoint.ipv4Address) throw conflict(`failed to set up container networking: Address already in use`, err);
       throw err;
@@ -329,7 +338,9 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       return created;
     });
     try {
-      await attachVeth(sandbox.netnsPath, { ifName: iface.ifName, hostName: iface.hostVeth, bridge: network.bridgeName!, mac: iface.mac, addressCidr: `${iface.ip}/${iface.prefixLen}` });
+      const veth = { ifName: iface.ifName, hostName: iface.hostVeth, bridge: network.bridgeName!, mac: iface.mac, addressCidr: `${iface.ip}/${iface.prefixLen}` };
+      await attachVeth(sandbox.netnsPath, veth);
+      if (this.overlay) await matchBridgeMtu(sandbox.netnsPath, [veth], (bridge) => this.overlay!.mtuOfBridge(bridge));
       await this.writeEtcFiles(record, sandbox);
     } catch (err) {
       sandbox.interfaces = sandbox.interfaces.filter((i) => i !== iface);
@@ -387,6 +398,7 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
         if (i.networkId === networkId && i.dnsNames.some((n) => n.toLowerCase() === bare)) out.push(i.ip);
       }
     }
+    out.push(...(this.overlay?.addressesOf(networkId, bare) ?? []));
     return out;
   }
 
@@ -395,7 +407,15 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     for (const s of this.sandboxes.values()) {
       for (const i of s.interfaces) if (i.networkId === networkId && i.ip === ip) return `${s.containerName}.${network?.name ?? ''}`;
     }
-    return undefined;
+    const remote = this.overlay?.containerNameOf(networkId, ip);
+    return remote === undefined ? undefined : `${remote}.${network?.name ?? ''}`;
+  }
+
+  /** Every live interface on user networks, for the control plane's overlay (cluster agents). */
+  liveEndpoints(): { networkId: string; ip: string; mac: string; containerName: string; names: string[] }[] {
+    return [...this.sandboxes.values()].flatMap((s) =>
+      s.interfaces.filter((i) => i.dnsNames.length > 0).map((i) => ({ networkId: i.networkId, ip: i.ip, mac: i.mac, containerName: s.containerName, names: i.dnsNames })),
+    );
   }
 
   containersOn(networkId: string): Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> {
