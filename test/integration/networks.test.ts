@@ -167,6 +167,23 @@ describe('networks', () => {
     await dockerOk(env(), ['network', 'rm', 'n3-a', 'n3-b']);
   });
 
+  test('a container on two networks resolves the names of both, whichever resolver address it asks', async () => {
+    await dockerOk(env(), ['network', 'create', 'n10-a']);
+    await dockerOk(env(), ['network', 'create', 'n10-b']);
+    await dockerOk(env(), ['run', '-d', '--name', 'n10-on-b', '--network', 'n10-b', IMAGE, 'sleep', '300']);
+    const ipOnB = await inspect('n10-on-b', '{{(index .NetworkSettings.Networks "n10-b").IPAddress}}');
+    // The client's resolv.conf names its first network's gateway; the name lives on its second.
+    await dockerOk(env(), ['create', '--name', 'n10-client', '--network', 'n10-a', IMAGE, 'sh', '-c', 'nslookup n10-on-b; nslookup n10-client']);
+    await dockerOk(env(), ['network', 'connect', 'n10-b', 'n10-client']);
+    const out = await docker(env(), ['start', '-a', 'n10-client'], { timeoutMs: 30_000 });
+    assert.match(out.stdout, new RegExp(`Address: ${ipOnB.replace(/\./g, '\\.')}`), out.stdout + out.stderr);
+    // Control: a container on n10-a alone still cannot resolve it.
+    const alone = await sh(['--network', 'n10-a'], 'nslookup n10-on-b; echo done');
+    assert.doesNotMatch(alone.stdout, new RegExp(`Address: ${ipOnB.replace(/\./g, '\\.')}`));
+    await dockerOk(env(), ['rm', '-f', 'n10-on-b', 'n10-client']);
+    await dockerOk(env(), ['network', 'rm', 'n10-a', 'n10-b']);
+  });
+
   test('an --internal network has no way out, even with a route forced into the container', async () => {
     outside = await startOutsideWorld();
     const target = `${outside.ip} ${outside.port}`;

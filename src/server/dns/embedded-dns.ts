@@ -20,6 +20,12 @@ export interface DnsRecords {
   addressesOf(networkId: string, name: string): string[];
   /** The container name holding `ip` on the network, for PTR queries. */
   nameOf(networkId: string, ip: string): string | undefined;
+  /**
+   * The networks whose names the container holding `ip` on `networkId` may resolve: that
+   * network first, then the container's other user-defined networks (dockerd answers a
+   * container for every network it is on, whichever resolver address it asked).
+   */
+  networksOf(networkId: string, ip: string): string[];
 }
 
 export interface Upstream {
@@ -53,7 +59,7 @@ export class EmbeddedDns {
     if (this.sockets.has(networkId)) return;
     const socket = createSocket({ type: 'udp4' });
     socket.on('message', (msg, rinfo) => {
-      void this.answer(networkId, msg).then((reply) => {
+      void this.answer(networkId, msg, rinfo.address).then((reply) => {
         if (reply) socket.send(reply, rinfo.port, rinfo.address);
       });
     });
@@ -85,7 +91,7 @@ export class EmbeddedDns {
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
         buffered = buffered.subarray(2 + msg.length);
-        void this.answer(networkId, Buffer.from(msg)).then((reply) => {
+        void this.answer(networkId, Buffer.from(msg), conn.remoteAddress).then((reply) => {
           if (!reply || conn.destroyed) return;
           const length = Buffer.alloc(2);
           length.writeUInt16BE(reply.length);
@@ -106,21 +112,25 @@ export class EmbeddedDns {
     for (const id of [...this.sockets.keys()]) this.stop(id);
   }
 
-  private async answer(networkId: string, msg: Buffer): Promise<Buffer | undefined> {
+  private async answer(networkId: string, msg: Buffer, source: string | undefined): Promise<Buffer | undefined> {
     const q = parseQuestion(msg);
     if (!q) return undefined;
     const name = q.name.toLowerCase().replace(/\.$/, '');
+    const scope = source === undefined ? [networkId] : this.records.networksOf(networkId, source.replace(/^::ffff:/, ''));
     if (q.class === 1 && (q.type === TYPE_A || q.type === TYPE_AAAA)) {
-      const ips = this.records.addressesOf(networkId, name);
-      if (ips.length > 0) {
+      for (const network of scope) {
+        const ips = this.records.addressesOf(network, name);
+        if (ips.length === 0) continue;
         const answers: Answer[] = q.type === TYPE_A ? ips.map((ip) => ({ type: TYPE_A, ip })) : [];
         return buildResponse(msg, q, RCODE_NOERROR, answers);
       }
     }
     if (q.class === 1 && q.type === TYPE_PTR) {
       const ip = reverseNameToIp(name);
-      const holder = ip ? this.records.nameOf(networkId, ip) : undefined;
-      if (holder) return buildResponse(msg, q, RCODE_NOERROR, [{ type: TYPE_PTR, name: holder }]);
+      for (const network of ip ? scope : []) {
+        const holder = this.records.nameOf(network, ip!);
+        if (holder) return buildResponse(msg, q, RCODE_NOERROR, [{ type: TYPE_PTR, name: holder }]);
+      }
     }
     const relayed = await this.forward(msg);
     return relayed ?? buildResponse(msg, q, RCODE_SERVFAIL, []);

@@ -411,6 +411,15 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     return remote === undefined ? undefined : `${remote}.${network?.name ?? ''}`;
   }
 
+  networksOf(networkId: string, ip: string): string[] {
+    for (const sandbox of this.sandboxes.values()) {
+      if (!sandbox.interfaces.some((i) => i.networkId === networkId && i.ip === ip)) continue;
+      const others = sandbox.interfaces.filter((i) => i.networkId !== networkId && i.dnsNames.length > 0).map((i) => i.networkId);
+      return [networkId, ...others];
+    }
+    return [networkId];
+  }
+
   /** Every live interface on user networks, for the control plane's overlay (cluster agents). */
   liveEndpoints(): { networkId: string; ip: string; mac: string; containerName: string; names: string[] }[] {
     return [...this.sandboxes.values()].flatMap((s) =>
