@@ -3,7 +3,8 @@ import { act, table } from './tenant-commands.js';
 import type { HostView } from '../server/admin-api/hosts.js';
 import type { JoinTokenView } from '../server/cluster/join-tokens.js';
 
-const DEFAULT_HOST = 'unix:///var/run/berth.sock';
+// Hosts exist only on a cluster: the default is berth server's socket, as for berth status.
+const DEFAULT_HOST = 'unix:///var/run/berth-server.sock';
 
 const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)}GiB`;
 const path = (ref: string, tail = ''): string => `/berth/v1/hosts/${encodeURIComponent(ref)}${tail}`;
