@@ -98,7 +98,8 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     for (let attempt = 0; ; attempt++) {
       if (generated) name = randomName();
       try {
-        const answer = await placer.create(ctx, { id: newId(), name: name!, body, query: query.toString(), apiVersion: request.apiVersion });
+        const place = (checked: Record<string, unknown>) => placer.create(ctx, { id: newId(), name: name!, body: checked, query: query.toString(), apiVersion: request.apiVersion });
+        const answer = deps.quotas ? await deps.quotas.guardContainerCreate(ctx, body, place) : await place(body);
         return reply.code(answer.status).header('content-type', answer.contentType).send(answer.body);
       } catch (err) {
         // A generated name may be taken by chance: pick another, as dockerd does.
