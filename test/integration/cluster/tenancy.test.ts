@@ -87,7 +87,7 @@ describe('cluster: tenant policy, quotas and audit at the front', () => {
   test('quotas across hosts: 2 containers on 2 hosts, the third refused, also under concurrent creates', async () => {
     const env = await cluster.createTenantClient('tn-quota');
     await dockerOk(env, ['load', '-i', await busyboxImageTar()]);
-    await cluster.berthOk(['tenant', 'quota', 'tn-quota', '--containers', '2', '--networks', '1', '--volumes', '1']);
+    await cluster.berthOk(['tenant', 'quota', 'tn-quota', '--containers', '2', '--cpus', '3', '--networks', '1', '--volumes', '1']);
 
     await dockerOk(env, ['create', '--name', 'q-0', BUSYBOX_IMAGE, 'true']);
     await dockerOk(env, ['create', '--name', 'q-1', BUSYBOX_IMAGE, 'true']);
@@ -99,6 +99,16 @@ describe('cluster: tenant policy, quotas and audit at the front', () => {
     assert.equal((await docker(env, ['inspect', 'q-2'])).code, 1, 'nothing half-made');
     const usage = (await cluster.berthOk(['tenant', 'quota', 'tn-quota'])).split('\n').find((line) => line.startsWith('containers'));
     assert.match(usage ?? '', /containers\s+2\s+2/);
+
+    // docker update is checked against the other containers' limits as recorded at the front
+    // (under a cpus quota a container naming none got 1 CPU), and the new limit is recorded.
+    await dockerOk(env, ['update', '--cpus', '2', 'q-0']);
+    const raise = await docker(env, ['update', '--cpus', '1.5', 'q-1']);
+    assert.notEqual(raise.code, 0);
+    assert.match(raise.stderr, /quota exceeded: cpus 2 of 3 in use, this container asks 1.5/);
+    const cpusLine = (await cluster.berthOk(['tenant', 'quota', 'tn-quota'])).split('\n').find((line) => line.startsWith('cpus'));
+    assert.match(cpusLine ?? '', /cpus\s+3\s+3/);
+    await cluster.berthOk(['tenant', 'quota', 'tn-quota', '--clear', 'cpus']);
 
     // Concurrent creates after freeing both: exactly two pass.
     await dockerOk(env, ['rm', '-f', 'q-0', 'q-1']);

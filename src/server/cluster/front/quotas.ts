@@ -1,5 +1,6 @@
 import type { RequestContext } from '../../../common/context.js';
 import { QuotaService, type QuotaUsageSources } from '../../tenancy/quota-service.js';
+import { limitsAfterUpdate } from '../../tenancy/quotas.js';
 import { DEFAULT_POLICY } from '../../tenancy/policy.js';
 import type { TenantService } from '../../tenancy/tenant-service.js';
 import type { FrontDeps } from './deps.js';
@@ -54,6 +55,23 @@ export function frontQuotaSources(deps: Pick<FrontDeps, 'placements' | 'store' |
       }, 0);
     },
   };
+}
+
+/**
+ * After a host accepted `docker update`: the placement's create body takes the new limits, so
+ * quotas count them (and a failover or drain re-creates the container with them). Only the
+ * limits quotas count are carried; the scheduler's reservation of the placement is unchanged.
+ */
+export async function recordUpdatedLimits(deps: Pick<FrontDeps, 'placements'>, ctx: RequestContext, id: string, update: Record<string, unknown>): Promise<void> {
+  await deps.placements.update(ctx, id, (value) => {
+    const hc = (value.createBody.HostConfig ?? {}) as Record<string, unknown>;
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    const after = limitsAfterUpdate(
+      { Memory: num(hc.Memory), NanoCpus: num(hc.NanoCpus), CpuQuota: num(hc.CpuQuota), CpuPeriod: num(hc.CpuPeriod), CpusetCpus: typeof hc.CpusetCpus === 'string' ? hc.CpusetCpus : '' },
+      update,
+    );
+    return { ...value, createBody: { ...value.createBody, HostConfig: { ...hc, ...after } } };
+  });
 }
 
 /** The control plane's quota service: the tenants' quotas over the cluster's use. */
