@@ -12,7 +12,7 @@ function milliseconds(text: string): number {
 export function agentCommand(): Command {
   return new Command('agent')
     .description('run this host\'s engine as an agent of a Berth control plane (berth server), dialling out to it over mutual TLS')
-    .requiredOption('--server <host:port>', "the control plane's agent listener (berth server --agent-listen)")
+    .requiredOption('--server <host:port[,host:port...]>', "the control plane's agent listener (berth server --agent-listen); several servers of one HA control plane, comma-separated: a tunnel to each")
     .option('--join-token <token>', 'token from `berth host join-token`; needed on the first start only')
     .addOption(new Option('--data-root <dir>', 'root of persistent state (images, containers, database, host certificate)').default('/var/lib/berth'))
     .addOption(new Option('--exec-root <dir>', 'root of runtime state (runc state, monitor sockets)').default('/run/berth'))

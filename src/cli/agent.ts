@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { createLogger } from '../common/logging.js';
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, isKind } from '../common/errors.js';
 import { listenOn, parseListenAddress } from './listen.js';
 import { startEngine, type EngineOptions } from './engine.js';
 import { installProcessGuards, onTermination } from './up.js';
-import { loadIdentity, saveIdentity } from '../agent/connect/identity.js';
+import { loadIdentity, saveIdentity, type AgentIdentity } from '../agent/connect/identity.js';
 import { joinCluster } from '../agent/connect/join.js';
 import { AgentTunnel } from '../agent/connect/tunnel.js';
 import { measureCapacity } from '../agent/connect/host-status.js';
@@ -23,6 +23,20 @@ export interface AgentOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'l
   /** Optional unix sockets for the operator on this host (never TCP: tenants come via the server). */
   host?: string[];
   heartbeatMs?: number;
+}
+
+/** Joins through the first server that answers; a refusal (bad token) is final. */
+async function joinAny(servers: string[], request: Omit<Parameters<typeof joinCluster>[0], 'server'>): Promise<AgentIdentity> {
+  let lastError: unknown;
+  for (const server of servers) {
+    try {
+      return await joinCluster({ ...request, server });
+    } catch (err) {
+      if (!isKind(err, 'Unavailable')) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
 }
 
 /** k=v flags into labels; a flag without '=' is refused, as docker's --label would be. */
@@ -48,10 +62,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const sockets = (options.host ?? []).map(parseListenAddress);
   if (sockets.some((a) => a.kind !== 'unix')) throw invalidArgument('berth agent serves the Docker API on unix sockets only: tenants reach it through the control plane');
 
+  // Several servers (an HA control plane): one tunnel to each, each reconnecting on its own.
+  const servers = options.server.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (servers.length === 0) throw invalidArgument('--server names no server');
   let identity = await loadIdentity(options.dataRoot);
   if (!identity) {
     if (!options.joinToken) throw invalidArgument('this agent has not joined a cluster yet: pass --join-token (from `berth host join-token` on the control plane)');
-    identity = await joinCluster({ server: options.server, token: options.joinToken, name, address: options.advertiseAddress ?? '', labels });
+    identity = await joinAny(servers, { token: options.joinToken, name, address: options.advertiseAddress ?? '', labels });
     await saveIdentity(options.dataRoot, identity);
     logger.info({ hostId: identity.hostId, server: options.server }, 'joined the cluster');
   } else if (identity.server !== options.server) {
@@ -80,22 +97,25 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const listeners = await listenOn(engine.app.server, sockets);
   installProcessGuards(logger);
   const shutdown = async (): Promise<void> => {
-    await tunnel.close();
+    await Promise.all(tunnels.map((tunnel) => tunnel.close()));
     for (const listener of listeners) listener.close();
     await engine.close();
   };
-  const tunnel = new AgentTunnel({
-    identity,
-    engine: engine.app.server,
-    status,
-    heartbeatMs: options.heartbeatMs ?? 1000,
-    logger,
-    onRefused: (reason) => {
-      process.stderr.write(`berth agent: the control plane refused this host: ${reason}\n`);
-      void shutdown().finally(() => process.exit(3));
-    },
-  });
-  tunnel.start();
+  const tunnels = servers.map(
+    (server) =>
+      new AgentTunnel({
+        identity: { ...identity, server },
+        engine: engine.app.server,
+        status,
+        heartbeatMs: options.heartbeatMs ?? 1000,
+        logger,
+        onRefused: (reason) => {
+          process.stderr.write(`berth agent: the control plane refused this host: ${reason}\n`);
+          void shutdown().finally(() => process.exit(3));
+        },
+      }),
+  );
+  for (const tunnel of tunnels) tunnel.start();
   logger.info({ hostId: identity.hostId, name, server: options.server, dataRoot: engine.dataRoot }, 'berth agent is up');
   onTermination(logger, shutdown);
 }

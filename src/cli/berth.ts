@@ -14,6 +14,7 @@ import { advisorCommand } from './advisor-commands.js';
 import { agentCommand } from './agent-command.js';
 import { serverCommand } from './server-command.js';
 import { hostCommand } from './host-commands.js';
+import { statusCommand } from './status-command.js';
 import { storeCommand, storeUrl } from './store-commands.js';
 
 const program = new Command();
@@ -97,6 +98,7 @@ program.addCommand(advisorCommand());
 program.addCommand(agentCommand());
 program.addCommand(serverCommand());
 program.addCommand(hostCommand());
+program.addCommand(statusCommand());
 program.addCommand(storeCommand());
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BerthError } from '../common/errors.js';
 import { runServer } from './server.js';
+import { storeUrl } from './store-commands.js';
 
 function milliseconds(text: string): number {
   const value = Number(text);
@@ -22,8 +23,13 @@ export function serverCommand(): Command {
     .addOption(new Option('--host-down-timeout <ms>', 'a host without heartbeats for this long is down and its restart-policy containers move').argParser(milliseconds).default(5000))
     .addOption(new Option('--placement-strategy <strategy>', 'how hosts are chosen: spread (balance) or binpack (fill)').choices(['spread', 'binpack']).default('spread'))
     .addOption(new Option('--tls-san <name...>', 'extra DNS names or IP addresses for the TLS certificates of the listeners').default([]))
+    .addOption(
+      new Option('--store <url>', 'where state lives: sqlite (under --data-root, one server) or etcd://host:port[,host:port...][/key-prefix/] (several servers share it)')
+        .default('sqlite')
+        .argParser(storeUrl),
+    )
     .action(
-      async (options: { dataRoot: string; host: string[]; agentListen: string; hostDownTimeout: number; placementStrategy: 'spread' | 'binpack'; tlsSan: string[] }) => {
+      async (options: { store: string; dataRoot: string; host: string[]; agentListen: string; hostDownTimeout: number; placementStrategy: 'spread' | 'binpack'; tlsSan: string[] }) => {
         try {
           await runServer({
             dataRoot: options.dataRoot,
@@ -32,6 +38,7 @@ export function serverCommand(): Command {
             hostDownTimeoutMs: options.hostDownTimeout,
             placementStrategy: options.placementStrategy,
             tlsSan: options.tlsSan,
+            store: options.store,
           });
         } catch (err) {
           if (!(err instanceof BerthError)) throw err;

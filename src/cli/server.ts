@@ -3,7 +3,13 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../common/logging.js';
-import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { openStore, parseEtcdUrl } from '../server/store/open-store.js';
+import { openSharedCa } from '../server/cluster/ha/shared-ca.js';
+import { EtcdLeadership, SoleLeadership } from '../server/cluster/ha/leadership.js';
+import { followSharedStore } from '../server/cluster/ha/store-sync.js';
+import { PlacementBroker } from '../server/cluster/ha/placement-broker.js';
+import type { PlacementRequest } from '../server/scheduler/types.js';
+import { controlPlaneRoutes } from '../server/cluster/ha/control-plane-routes.js';
 import { CertificateAuthority } from '../server/tenancy/pki.js';
 import { TenantService } from '../server/tenancy/tenant-service.js';
 import { SystemService } from '../server/system/system-service.js';
@@ -28,6 +34,9 @@ import { openAuditLog } from './audit-log-setup.js';
 import { listenerNames } from './tls-names.js';
 import { installProcessGuards, onTermination } from './up.js';
 
+/** How long a create may be in flight at another server before the leader settles it (shared store). */
+const CREATING_GRACE_MS = 10_000;
+
 export interface ServerOptions {
   dataRoot: string;
   host: string[];
@@ -38,11 +47,14 @@ export interface ServerOptions {
   /** The placement strategy of every tenant (spread or binpack). */
   placementStrategy: Strategy;
   tlsSan?: string[];
+  /** Where state lives: sqlite (under the data root, one server) or etcd://... (several servers). */
+  store?: string;
 }
 
 /**
  * `berth server`: the control plane of a cluster. Tenants and the operator talk Docker to it;
- * it keeps tenants, hosts and placements in its own SQLite store, places containers with the
+ * it keeps tenants, hosts and placements in its store (SQLite, or etcd shared by several
+ * servers of which one leads: cluster/ha/), places containers with the
  * scheduler and forwards every request to the engine of the host concerned, through the
  * tunnel that host's agent keeps open (docs/cluster.md). It runs no containers itself.
  */
@@ -55,8 +67,10 @@ export async function runServer(options: ServerOptions): Promise<void> {
     a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
   );
 
-  const store = new SqliteStore(join(dataRoot, 'berth.db'));
-  const ca = await CertificateAuthority.open(join(dataRoot, 'pki'));
+  const storeUrl = options.store ?? 'sqlite';
+  const store = openStore({ dataRoot, store: storeUrl });
+  const shared = storeUrl !== 'sqlite';
+  const ca = shared ? await openSharedCa(store, join(dataRoot, 'pki')) : await CertificateAuthority.open(join(dataRoot, 'pki'));
   const placements = new PlacementRegistry(store);
   const tenants = new TenantService({
     store,
@@ -67,6 +81,9 @@ export async function runServer(options: ServerOptions): Promise<void> {
   // A tenant's own placement strategy (its policy) wins over the server's default.
   const strategyOf = (tenant: string): Strategy => tenants.policyOf(tenant)?.placementStrategy ?? options.placementStrategy;
   const scheduler = new Scheduler({ strategyFor: strategyOf });
+  const serverName = `${hostname()}:${process.pid}:${options.agentListen}`;
+  const leadership = shared ? new EtcdLeadership(parseEtcdUrl(storeUrl), serverName, logger) : new SoleLeadership(serverName);
+  const broker = new PlacementBroker({ store, scheduler, leadership, logger });
   // Drain needs the failover, which needs the hub: bound once both exist.
   let failover: Failover | undefined;
   const hub = await startAgentHub({
@@ -76,6 +93,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
     logger,
     downTimeoutMs: options.hostDownTimeoutMs,
     tlsSan: options.tlsSan ?? [],
+    sharedStore: shared,
     onDrain: async (host) => {
       const result = await failover!.drain(host.id);
       logger.info({ host: host.name, ...result }, 'host drained');
@@ -106,9 +124,17 @@ export async function runServer(options: ServerOptions): Promise<void> {
       const inspect = await deps.hosts.json<{ Mounts?: { Type?: string; Name?: string }[] | null }>(ctx, hostId, { method: 'GET', path: `/containers/${id}/json` });
       await recordContainerVolumes(deps, ctx, hostId, inspect ?? {});
     },
+    ...(shared ? { place: (request: PlacementRequest) => broker.place(request) } : {}),
   });
-  failover = new Failover(deps, placer);
+  failover = new Failover(deps, placer, { leads: () => leadership.isLeader, creatingGraceMs: shared ? CREATING_GRACE_MS : 0 });
   await failover.start();
+  const storeFollow = shared ? await followSharedStore({ store, tenants, scheduler, logger }) : undefined;
+  leadership.on('elected', () => void failover!.takeOver());
+  // Another server died: the leader settles what it may have left half created.
+  leadership.on('peer-lost', () => void (leadership.isLeader && failover!.takeOver()));
+  if (leadership instanceof EtcdLeadership) leadership.start();
+  if (shared) await broker.start();
+  const controlPlane = controlPlaneRoutes({ server: serverName, storeKind: shared ? 'etcd' : 'sqlite', store, hub, placements, leadership });
   // Hosts that were down when the control plane started are failed over once they had the
   // down timeout (and a heartbeat's grace) to come back.
   const sweep = setTimeout(() => failover!.sweepDownHosts(), options.hostDownTimeoutMs * 2 + 1000);
@@ -140,9 +166,11 @@ export async function runServer(options: ServerOptions): Promise<void> {
       registerVolumeRoutes,
       registerEventRoutes,
       (child: FastifyInstance) => hostAdminRoutes(child, { hosts: hub.admin }),
+      controlPlane.routes,
     ],
   });
   await app.ready();
+  controlPlane.instrument(app.server);
   const tcp = addresses.filter((a) => a.kind === 'tcp');
   const tls = tcp.length > 0 ? await ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;
   const listeners = await listenOn(app.server, addresses, tls);
@@ -151,6 +179,9 @@ export async function runServer(options: ServerOptions): Promise<void> {
   onTermination(logger, async () => {
     clearTimeout(sweep);
     failover!.close();
+    await broker.close();
+    await leadership.close();
+    await storeFollow?.close();
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await hub.close().catch(() => undefined);

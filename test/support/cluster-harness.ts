@@ -44,6 +44,26 @@ export interface ClusterOptions {
   controlPlane?: 'berth-server' | 'in-process';
   /** In-process only: what drain does with a host's containers. */
   onDrain?: (host: ClusterHost) => Promise<void>;
+  /** berth-server mode: how many servers (default 1); more than one needs an etcd `store`. */
+  servers?: number;
+  /** berth-server mode: `berth server --store` (default: SQLite under the server's data root). */
+  store?: string;
+}
+
+/** One `berth server` process of the control plane (berth-server mode). */
+export interface ClusterServer {
+  readonly index: number;
+  readonly socket: string;
+  readonly tenantPort: number;
+  /** HOST:PORT its agent listener is on. */
+  readonly agentAddress: string;
+  readonly pid: number;
+  logs(): string;
+  /** SIGKILL (or `signal`) and wait. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same data root and addresses. */
+  start(): Promise<void>;
+  alive(): boolean;
 }
 
 export interface AgentOptions {
@@ -87,8 +107,10 @@ export interface Cluster {
   /** The bridge's address: where the control plane listens for agents. */
   readonly gateway: string;
   readonly subnet: string;
-  /** The control plane's local socket (operator: berth CLI, admin API, docker CLI as operator). */
+  /** The control plane's local socket (operator: berth CLI, admin API, docker CLI as operator); the first live server's. */
   readonly socket: string;
+  /** berth-server mode: every server of the control plane. */
+  readonly servers: ClusterServer[];
   /** HOST:PORT agents dial. */
   readonly agentAddress: string;
   /** berth-server mode: the tenants' TLS port on 127.0.0.1. */
@@ -170,26 +192,20 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   let nextHost = 2;
   let stopped = false;
   let inProcess: InProcessControlPlane | undefined;
-  let server: ChildProcess | undefined;
-  let serverLog = '';
   const serverDir = join(baseDir, 'server');
-  let socket = join(serverDir, 'berth.sock');
-  let agentAddress = '';
-  let tenantPort = 0;
+  let inProcessSocket = join(serverDir, 'berth.sock');
+  let inProcessAgentAddress = '';
+  const servers: (ClusterServer & { stop(): Promise<void> })[] = [];
+  const liveServer = (): ClusterServer | undefined => servers.find((s) => s.alive()) ?? servers[0];
+  const currentSocket = (): string => liveServer()?.socket ?? inProcessSocket;
+  const agentAddresses = (): string => (servers.length > 0 ? servers.map((s) => s.agentAddress).join(',') : inProcessAgentAddress);
 
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
     unregister();
     for (const agent of agents) await agent.cleanup().catch((err: unknown) => console.error('cluster cleanup:', err));
-    if (server && server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise<void>((resolve) => server!.once('exit', () => resolve()));
-      server.kill('SIGTERM');
-      if (!(await settlesWithin(exited, 10_000))) {
-        server.kill('SIGKILL');
-        await exited;
-      }
-    }
+    for (const server of servers) await server.stop();
     await inProcess?.stop().catch(() => undefined);
     await run('ip', ['link', 'del', bridge]);
     await removeTree(baseDir);
@@ -198,7 +214,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const berthCli = async (args: string[]): Promise<DockerResult> => {
     try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BERTH_ENTRY, ...args, '-H', `unix://${socket}`], { cwd: baseDir });
+      const { stdout, stderr } = await execFileAsync(process.execPath, [BERTH_ENTRY, ...args, '-H', `unix://${currentSocket()}`], { cwd: baseDir });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -210,7 +226,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     assert.equal(result.code, 0, `berth ${args.join(' ')}: ${result.stderr}`);
     return result.stdout;
   };
-  const hosts = async (): Promise<HostView[]> => new AdminClient(`unix://${socket}`).call<HostView[]>('GET', '/berth/v1/hosts');
+  const hosts = async (): Promise<HostView[]> => new AdminClient(`unix://${currentSocket()}`).call<HostView[]>('GET', '/berth/v1/hosts');
   const waitHost = (name: string, state: 'up' | 'down', timeoutMs = 30_000): Promise<HostView> =>
     pollFor(`host ${name} ${state}`, async () => (await hosts()).find((h) => h.Name === name && h.State === state), timeoutMs);
 
@@ -221,11 +237,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     if (mode === 'in-process') {
       await startInProcess(0);
     } else {
-      await mkdir(join(serverDir, 'data'), { recursive: true });
-      tenantPort = await freePort();
-      const agentPort = await freePort();
-      agentAddress = `${gateway}:${agentPort}`;
-      await spawnServer();
+      for (let index = 0; index < (options.servers ?? 1); index++) servers.push(await makeServer(index));
+      for (const server of servers) await server.start();
     }
   } catch (err) {
     await stop();
@@ -240,27 +253,63 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       downTimeoutMs,
       ...(options.onDrain ? { onDrain: options.onDrain } : {}),
     });
-    socket = inProcess.socket;
-    agentAddress = inProcess.agentAddress;
+    inProcessSocket = inProcess.socket;
+    inProcessAgentAddress = inProcess.agentAddress;
   }
 
-  async function spawnServer(): Promise<void> {
+  /** Server `index`: its own data root (the first keeps the historical `server/data`), socket and ports. */
+  async function makeServer(index: number): Promise<ClusterServer & { stop(): Promise<void> }> {
+    const dir = index === 0 ? serverDir : join(baseDir, `server${index}`);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const socket = join(dir, 'berth.sock');
+    const tenantPort = await freePort();
+    const agentAddress = `${gateway}:${await freePort()}`;
+    let child: ChildProcess | undefined;
+    let log = '';
+    const alive = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
+    const terminate = async (signal: NodeJS.Signals): Promise<void> => {
+      if (!alive()) return;
+      const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+      child!.kill(signal);
+      if (!(await settlesWithin(exited, 10_000))) {
+        child!.kill('SIGKILL');
+        await exited;
+      }
+    };
+    const start = async (): Promise<void> => {
       const args = [
-        BERTH_ENTRY, 'server', '--data-root', join(serverDir, 'data'),
+        BERTH_ENTRY, 'server', '--data-root', join(dir, 'data'),
         '-H', `unix://${socket}`, '-H', `tcp://127.0.0.1:${tenantPort}`,
         '--agent-listen', `tcp://${agentAddress}`, '--host-down-timeout', String(downTimeoutMs),
+        ...(options.store ? ['--store', options.store] : []),
       ];
-      server = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = proc;
       const append = (chunk: Buffer): void => {
-        serverLog += chunk.toString('utf8');
-        if (serverLog.length > MAX_LOG_CHARS) serverLog = serverLog.slice(-MAX_LOG_CHARS / 2);
+        log += chunk.toString('utf8');
+        if (log.length > MAX_LOG_CHARS) log = log.slice(-MAX_LOG_CHARS / 2);
       };
-      server.stdout?.on('data', append);
-      server.stderr?.on('data', append);
-      await pollFor('berth server to answer /_ping', async () => {
-        if (server!.exitCode !== null) throw new Error(`berth server exited (${server!.exitCode}):\n${serverLog.slice(-4000)}`);
+      proc.stdout?.on('data', append);
+      proc.stderr?.on('data', append);
+      await pollFor(`berth server ${index} to answer /_ping`, async () => {
+        if (proc.exitCode !== null) throw new Error(`berth server ${index} exited (${proc.exitCode}):\n${log.slice(-4000)}`);
         return (await ping(socket)) === 200 ? true : undefined;
       });
+    };
+    return {
+      index,
+      socket,
+      tenantPort,
+      agentAddress,
+      get pid(): number {
+        return alive() ? (child!.pid ?? 0) : 0;
+      },
+      logs: () => log,
+      kill: (signal: NodeJS.Signals = 'SIGKILL') => terminate(signal),
+      start,
+      alive,
+      stop: () => terminate('SIGTERM'),
+    };
   }
 
   const restartControlPlane = async (): Promise<void> => {
@@ -270,12 +319,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await startInProcess(port);
       return;
     }
-    if (server && server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise<void>((resolve) => server!.once('exit', () => resolve()));
-      server.kill('SIGKILL');
-      await exited;
+    for (const server of servers) {
+      await server.kill('SIGKILL');
+      await server.start();
     }
-    await spawnServer();
   };
 
   const startAgent = async (agentOptions: AgentOptions = {}): Promise<ClusterAgent> => {
@@ -300,7 +347,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const spawnAgent = (): void => {
       const args = [
         `--net=${nsFile}`, process.execPath, BERTH_ENTRY, 'agent',
-        '--server', agentAddress, '--join-token', token, '--name', name,
+        '--server', agentAddresses(), '--join-token', token, '--name', name,
         '--data-root', dataRoot, '--exec-root', execRoot,
         '--heartbeat-interval', String(agentOptions.heartbeatMs ?? 250),
         // Hosts of one machine must not hand tenants the same host uids (real hosts may).
@@ -405,7 +452,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     return {
       PATH: process.env.PATH,
       HOME: baseDir,
-      DOCKER_HOST: `tcp://127.0.0.1:${tenantPort}`,
+      DOCKER_HOST: `tcp://127.0.0.1:${liveServer()!.tenantPort}`,
       DOCKER_TLS_VERIFY: '1',
       DOCKER_CERT_PATH: certDir,
       DOCKER_CONFIG: configDir,
@@ -418,10 +465,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     gateway,
     subnet: `${base}/24`,
     get socket() {
-      return socket;
+      return currentSocket();
     },
-    agentAddress,
-    tenantPort,
+    servers,
+    get agentAddress() {
+      return agentAddresses();
+    },
+    get tenantPort() {
+      return liveServer()?.tenantPort ?? 0;
+    },
     get hub() {
       return inProcess?.hub;
     },
@@ -433,7 +485,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     hosts,
     waitHost,
     createTenantClient,
-    serverLogs: () => serverLog,
+    serverLogs: () => servers.map((s) => (servers.length > 1 ? `--- server ${s.index} ---\n` : '') + s.logs()).join('\n'),
     restartControlPlane,
     stop,
   };

@@ -39,7 +39,22 @@ export class Failover {
   constructor(
     private readonly deps: FrontDeps,
     placer: ContainerPlacer,
-    private readonly options: { retryMs?: number; concurrency?: number; autoRemoveSweepMs?: number } = {},
+    private readonly options: {
+      retryMs?: number;
+      concurrency?: number;
+      autoRemoveSweepMs?: number;
+      /**
+       * Whether this server leads the control plane (cluster/ha/leadership.ts). Only the
+       * leader fences, fails over and sweeps; the others keep the scheduler's books. Default:
+       * always (one server on SQLite).
+       */
+      leads?: () => boolean;
+      /**
+       * With several servers, a placement still 'creating' may be another live server's create
+       * in flight: fencing leaves it alone until it is this old (ms). Default 0 (one server).
+       */
+      creatingGraceMs?: number;
+    } = {},
   ) {
     this.placer = placer;
     this.log = deps.logger.child({ component: 'failover' });
@@ -68,13 +83,48 @@ export class Failover {
     }
     // `--rm` containers that exited without anyone waiting (`run -d --rm`) leave placements
     // behind: their hosts removed them. Checked now and then, only those.
-    const sweep = setInterval(() => void this.forgetAutoRemoved(), this.options.autoRemoveSweepMs ?? 15_000);
+    const sweep = setInterval(() => void (this.leads() && this.forgetAutoRemoved()), this.options.autoRemoveSweepMs ?? 15_000);
     sweep.unref();
     this.retryTimers.add(sweep);
-    // Placements on hosts the hub does not know (removed while the control plane was down).
-    const known = new Set(hub.hosts().map((h) => h.id));
+    if (this.leads()) await this.failOverUnknownHosts();
+  }
+
+  /** Placements on hosts the hub does not know (removed while the control plane was down). */
+  private async failOverUnknownHosts(): Promise<void> {
+    const known = new Set(this.deps.hub.hosts().map((h) => h.id));
     for (const hostId of new Set((await this.deps.placements.all()).map((p) => p.value.hostId))) {
       if (!known.has(hostId)) void this.failOver(hostId);
+    }
+  }
+
+  private leads(): boolean {
+    return this.options.leads?.() ?? true;
+  }
+
+  /**
+   * This server was just elected: it takes over what the previous leader may have left half
+   * done — hosts up are fenced again (settling placements a dead server left 'creating'), lost
+   * hosts are failed over.
+   */
+  async takeOver(): Promise<void> {
+    for (const host of this.deps.hub.hosts()) {
+      // Up hosts stay in service while fenced again: the previous leader had fenced them.
+      if (host.state === 'up') void this.fence(host).catch((err: unknown) => this.log.warn({ err, host: host.name }, 'fencing at take-over failed'));
+      else void this.failOver(host.id);
+    }
+    await this.failOverUnknownHosts().catch((err: unknown) => this.log.warn({ err }, 'failing over unknown hosts failed'));
+    const grace = this.options.creatingGraceMs ?? 0;
+    if (grace > 0) {
+      // Creates the dead leader left half done are younger than the grace now: look again.
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        if (!this.leads()) return;
+        for (const host of this.deps.hub.hosts()) {
+          if (host.state === 'up') void this.fence(host).catch((err: unknown) => this.log.warn({ err, host: host.name }, 'fencing after take-over failed'));
+        }
+      }, grace + 500);
+      timer.unref();
+      this.retryTimers.add(timer);
     }
   }
 
@@ -83,6 +133,7 @@ export class Failover {
    * soon (the hub's down timeout after start).
    */
   sweepDownHosts(): void {
+    if (!this.leads()) return;
     for (const host of this.deps.hub.hosts()) if (host.state === 'down') void this.failOver(host.id);
   }
 
@@ -132,6 +183,12 @@ export class Failover {
     this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
     // A failover still moving this host's containers finishes first: its records decide what is stale.
     await this.failingOver.get(host.id);
+    if (!this.leads()) {
+      // The leader fences hosts; the others trust it and only keep their books.
+      this.fenced.add(host.id);
+      this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
+      return;
+    }
     try {
       await this.fence(host);
       const current = this.deps.hub.host(host.id);
@@ -155,7 +212,7 @@ export class Failover {
       // Its containers stay accounted nowhere until they are moved.
       this.deps.scheduler.cluster.removeHost(host.id);
     } else this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
-    await this.failOver(host.id);
+    if (this.leads()) await this.failOver(host.id);
   }
 
   /** Moves the host's restart-policy containers elsewhere; retried while some cannot move. */
@@ -233,6 +290,7 @@ export class Failover {
       for (const placement of await this.deps.placements.list(ctx)) {
         if (placement.value.hostId !== host.id || present.has(placement.id)) continue;
         if (placement.value.phase === 'creating') {
+          if (Date.now() - Date.parse(placement.value.createdAt) < (this.options.creatingGraceMs ?? 0)) continue;
           // The control plane died before the host created it; the tenant never got an id.
           await this.deps.placements.remove(ctx, placement.id);
           this.deps.scheduler.cluster.removeContainer(placement.id);

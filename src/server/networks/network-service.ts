@@ -131,7 +131,8 @@ export class NetworkService {
   }
 
   /** The predefined networks exist for every tenant that looks at networks. */
-  private async ensurePredefined(ctx: RequestContext): Promise<void> {
+  /** `avoid`: a subnet the tenant's default bridge must not take (the network being created wants it). */
+  private async ensurePredefined(ctx: RequestContext, avoid?: Subnet): Promise<void> {
     if (this.predefinedReady.has(ctx.tenant)) return;
     await this.lock.run('networks', async () => {
       if (this.predefinedReady.has(ctx.tenant)) return;
@@ -153,7 +154,7 @@ export class NetworkService {
         if (name === 'bridge') {
           base.isDefaultBridge = true;
           base.bridgeName = this.host.bridgeNameFor(id);
-          base.ipam.Config = [await this.defaultBridgePool()];
+          base.ipam.Config = [await this.defaultBridgePool(avoid)];
           base.options = {
             'com.docker.network.bridge.default_bridge': 'true',
             'com.docker.network.bridge.enable_icc': 'true',
@@ -175,19 +176,20 @@ export class NetworkService {
     });
   }
 
-  private async defaultBridgePool(): Promise<NetworkRecord['ipam']['Config'][number]> {
+  private async defaultBridgePool(avoid?: Subnet): Promise<NetworkRecord['ipam']['Config'][number]> {
     if (this.defaultBridgeCidr) {
       const [gateway, prefix] = this.defaultBridgeCidr.split('/');
       const subnet = parseCidr(this.defaultBridgeCidr);
       if (!subnet || !gateway || !prefix) throw invalidArgument(`invalid --bip ${this.defaultBridgeCidr}`);
       return { Subnet: formatCidr(subnet), Gateway: gateway };
     }
-    const subnet = await this.freeSubnet();
+    const subnet = await this.freeSubnet(avoid);
     return poolOf(subnet);
   }
 
-  private async freeSubnet(): Promise<Subnet> {
+  private async freeSubnet(avoid?: Subnet): Promise<Subnet> {
     const taken = this.bridgeNetworks().map((n) => parseCidr(n.ipam.Config[0]!.Subnet)!);
+    if (avoid) taken.push(avoid);
     const hostPrefixes = [...(await hostIPv4Prefixes()), ...(await resolverPrefixes())];
     const subnet = chooseSubnet(this.pools, taken, hostPrefixes);
     if (!subnet) throw forbidden('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
@@ -198,7 +200,9 @@ export class NetworkService {
 
   /** `chosen.id`: the id the cluster's control plane chose (the same network on every host). */
   async create(ctx: RequestContext, body: Record<string, unknown>, chosen: { id?: string } = {}): Promise<{ Id: string; Warning: string }> {
-    await this.ensurePredefined(ctx);
+    // A tenant first met by this create (a host joining a cluster gets the cluster's networks
+    // with their subnets named) must not have its default bridge take the subnet named here.
+    await this.ensurePredefined(ctx, namedSubnet(body));
     const name = typeof body.Name === 'string' ? body.Name : '';
     if (name === '') throw invalidArgument('network name is required');
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidArgument(`invalid network name "${name}"`);
@@ -466,3 +470,9 @@ async function resolverPrefixes(): Promise<string[]> {
   return [...text.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)/gm)].map((m) => `${m[1]}/32`);
 }
 
+/** The subnet a create body names in IPAM.Config[0], when it names a valid one. */
+function namedSubnet(body: Record<string, unknown>): Subnet | undefined {
+  const config = (body.IPAM as { Config?: unknown } | undefined)?.Config;
+  const subnet = Array.isArray(config) ? (config[0] as { Subnet?: unknown } | undefined)?.Subnet : undefined;
+  return typeof subnet === 'string' ? parseCidr(subnet) ?? undefined : undefined;
+}

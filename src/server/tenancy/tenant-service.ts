@@ -140,6 +140,25 @@ export class TenantService {
     }
   }
 
+  /** The kinds whose writes by other servers sharing the store this index must take in. */
+  static readonly SHARED_KINDS = [TENANT_KIND, CREDENTIAL_KIND, RANGES_KIND];
+
+  /**
+   * Takes in a write another server sharing the store made (cluster/ha/store-sync.ts): a
+   * tenant, credential or revocation made there is known here at once. Our own writes come
+   * back too; the revision tells them apart.
+   */
+  absorb(kind: string, id: string, record: Stored<unknown> | null): void {
+    if (kind === RANGES_KIND) {
+      if (record && (!this.rangesTop || this.rangesTop.revision < record.revision)) this.rangesTop = record as Stored<RangesTop>;
+      return;
+    }
+    const index: Map<string, Stored<unknown>> | undefined = kind === TENANT_KIND ? this.tenants : kind === CREDENTIAL_KIND ? this.credentials : undefined;
+    if (!index) return;
+    if (record === null) index.delete(id);
+    else if ((index.get(id)?.revision ?? 0) < record.revision) index.set(id, record);
+  }
+
   /** The ID range of a tenant's containers; undefined for the operator (no user namespace). */
   usernsOf(tenant: string): IdRange | undefined {
     if (tenant === OPERATOR_TENANT) return undefined;

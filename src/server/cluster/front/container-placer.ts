@@ -2,6 +2,8 @@ import type { RequestContext } from '../../../common/context.js';
 import { isKind } from '../../../common/errors.js';
 import { CONTAINER_ID_HEADER } from '../../docker-api/control-plane-id.js';
 import type { ContainerRecord as ScheduledContainer } from '../../scheduler/types.js';
+import type { PlacementRequest } from '../../scheduler/types.js';
+import type { Placement as SchedulerPlacement } from '../../scheduler/scheduler.js';
 import type { Placement } from '../placements.js';
 import type { FrontDeps } from './deps.js';
 import { namedVolumesOf, placementRequestOf, restartPolicyOf } from './placement-request.js';
@@ -15,6 +17,11 @@ export interface PlacerHooks {
   imageIdOf?(ctx: RequestContext, imageRef: string): Promise<string | undefined>;
   /** Told after the host created the container (e.g. to record the volumes it made there). */
   created?(ctx: RequestContext, hostId: string, id: string): Promise<void>;
+  /**
+   * Decides a new container's host in place of this server's scheduler (with several
+   * servers, the leader decides: cluster/ha/placement-broker.ts).
+   */
+  place?(request: PlacementRequest): Promise<SchedulerPlacement>;
 }
 
 export interface CreateInput {
@@ -81,7 +88,8 @@ export class ContainerPlacer {
     const request = placementRequestOf(ctx.tenant, input.id, input.name, input.body, pinned);
     // Hosts report image ids, not tenants' names: locality needs the id the name stands for.
     const imageId = await this.hooks.imageIdOf?.(ctx, request.image);
-    const claim = this.deps.scheduler.place(imageId ? { ...request, image: imageId } : request);
+    const located = imageId ? { ...request, image: imageId } : request;
+    const claim = this.hooks.place ? await this.hooks.place(located) : this.deps.scheduler.place(located);
     let recorded = false;
     try {
       await this.deps.placements.create(ctx, input.id, {

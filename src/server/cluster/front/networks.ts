@@ -109,7 +109,7 @@ export async function registerNetworkRoutes(app: FastifyInstance, deps: FrontDep
   const onHostUp = (host: ClusterHost): void => {
     const previous = readiness.get(host.id) ?? Promise.resolve();
     const ready = previous
-      .then(() => ensureNetworksOnHost(deps, host))
+      .then(() => withRetries(() => ensureNetworksOnHost(deps, host), 3))
       .catch((err: unknown) => deps.logger.error({ err, host: host.name }, 'could not bring the cluster networks onto a host'));
     readiness.set(host.id, ready);
     void ready.finally(() => {
@@ -121,6 +121,18 @@ export async function registerNetworkRoutes(app: FastifyInstance, deps: FrontDep
     deps.hub.off('host-up', onHostUp);
   });
   for (const host of deps.hosts.up()) onHostUp(host);
+}
+
+/** A host that just came up may not answer its first streams yet: try again a few times. */
+async function withRetries(work: () => Promise<void>, attempts: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
+  }
 }
 
 /** Per host: the bringing of recorded networks onto it after it came up, while it runs. */
@@ -303,14 +315,15 @@ function networkLike(record: Stored<ClusterNetworkValue>): NetworkRecord {
 export async function ensureNetworksOnHost(deps: FrontDeps, host: ClusterHost): Promise<void> {
   for (const record of await deps.store.listAllTenants<ClusterNetworkValue>(CLUSTER_NETWORK_KIND)) {
     const ctx: RequestContext = { tenant: record.tenant, requestId: `host-up-${host.id}` };
+    // Create first, no lookup before: a lookup would make the tenant's default bridge on a
+    // fresh host before the engine knows which subnet this network needs. "Already exists"
+    // (409) means the host has it.
     try {
-      await deps.hosts.json(ctx, host.id, { method: 'GET', path: `/networks/${record.id}` });
-      continue;
+      await deps.hosts.json(ctx, host.id, { method: 'POST', path: '/networks/create', headers: { [NETWORK_ID_HEADER]: record.id }, body: record.value.body });
+      deps.logger.info({ host: host.name, network: record.value.name }, 'network created on a host that joined');
     } catch (err) {
-      if (!isKind(err, 'NotFound')) throw err;
+      if (!isKind(err, 'Conflict')) throw err;
     }
-    await deps.hosts.json(ctx, host.id, { method: 'POST', path: '/networks/create', headers: { [NETWORK_ID_HEADER]: record.id }, body: record.value.body });
-    deps.logger.info({ host: host.name, network: record.value.name }, 'network created on a host that joined');
   }
 }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { operatorContext } from '../../../common/context.js';
-import { alreadyExists, invalidArgument, notFound } from '../../../common/errors.js';
+import { alreadyExists, invalidArgument, isKind, notFound } from '../../../common/errors.js';
 import { newId } from '../../../common/ids.js';
 import type { Store, Stored } from '../../store/store.js';
 import type { ClusterHost, HostCapacity, HostEvent } from '../agent-hub.js';
@@ -92,6 +92,11 @@ export class HostRegistry extends EventEmitter {
     return this.detail(record);
   }
 
+  /** Re-reads every host from the store (a host that joined at another server a moment ago). */
+  async refresh(): Promise<void> {
+    for (const r of await this.store.list<HostRecord>(this.admin, KIND)) this.absorb(r.id, r);
+  }
+
   /** The host whose certificate has this serial; undefined once the host was removed. */
   bySerial(serial: string): Stored<HostRecord> | undefined {
     return [...this.records.values()].find((r) => r.value.certSerial === serial);
@@ -131,7 +136,11 @@ export class HostRegistry extends EventEmitter {
     };
     const changed = JSON.stringify({ ...next, lastSeen: 0 }) !== JSON.stringify({ ...record.value, lastSeen: 0 });
     if (changed || !wasUp) {
-      await this.write(hostId, { ...next, lastSeen: now });
+      // Several servers sharing the store may race for this write; the loser has taken the
+      // winner's record (write → absorb) and the host is up here all the same.
+      await this.write(hostId, { ...next, lastSeen: now }).catch((err: unknown) => {
+        if (!isKind(err, 'Conflict')) throw err;
+      });
     }
     if (!wasUp) this.emitHost('host-up', hostId);
     else if (changed) this.emitHost('host-changed', hostId);
@@ -179,6 +188,29 @@ export class HostRegistry extends EventEmitter {
     return detail;
   }
 
+  /**
+   * Takes in a write another server made (through the store's watch, cluster/ha): a host that
+   * joined there, a label or cordon set there, a host removed there. Up/down stays this
+   * server's own view (its own tunnel to the host). Our own writes come back too; the
+   * revision tells them apart.
+   */
+  absorb(id: string, record: Stored<HostRecord> | null): void {
+    const known = this.records.get(id);
+    if (record === null) {
+      if (!known) return;
+      const detail = this.detail(known);
+      this.records.delete(id);
+      this.live.delete(id);
+      this.emit('host-removed', { ...detail, state: 'down' });
+      return;
+    }
+    if (known && known.revision >= record.revision) return;
+    this.records.set(id, record);
+    if (!this.live.has(id)) this.live.set(id, { up: false, lastSeen: record.value.lastSeen });
+    const placementInputs = (v: HostRecord): string => JSON.stringify([v.cordoned, v.operatorLabels, v.removedLabels]);
+    if (known && placementInputs(known.value) !== placementInputs(record.value)) this.emitHost('host-changed', id);
+  }
+
   isUp(hostId: string): boolean {
     return this.live.get(hostId)?.up === true;
   }
@@ -186,8 +218,15 @@ export class HostRegistry extends EventEmitter {
   private async write(id: string, value: HostRecord): Promise<void> {
     const current = this.records.get(id);
     if (!current) return;
-    const updated = await this.store.update<HostRecord>(this.admin, KIND, id, { value, expectedRevision: current.revision });
-    this.records.set(id, updated);
+    try {
+      const updated = await this.store.update<HostRecord>(this.admin, KIND, id, { value, expectedRevision: current.revision });
+      this.records.set(id, updated);
+    } catch (err) {
+      // Another server sharing the store wrote it first: take its record, so the next
+      // heartbeat (or the operator's retry) works from the current one.
+      if (isKind(err, 'Conflict')) this.absorb(id, await this.store.get<HostRecord>(this.admin, KIND, id).catch(() => null));
+      throw err;
+    }
   }
 
   private emitHost(event: HostEvent, id: string): void {

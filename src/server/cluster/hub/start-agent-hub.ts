@@ -9,7 +9,7 @@ import type { Store } from '../../store/store.js';
 import { HOST_ORGANIZATION, normaliseSerial, type CertificateAuthority } from '../../tenancy/pki.js';
 import type { AgentHub, ClusterHost, HostEvent } from '../agent-hub.js';
 import { JoinTokens } from '../join-tokens.js';
-import { HostRegistry, type HostDetail } from './host-registry.js';
+import { HostRegistry, type HostDetail, type HostRecord } from './host-registry.js';
 import { HostSessions } from './host-sessions.js';
 import { handleJoin } from './join-handler.js';
 import type { Duplex } from 'node:stream';
@@ -26,6 +26,8 @@ export interface AgentHubOptions {
   onDrain?: (host: ClusterHost) => Promise<void>;
   /** Extra DNS names or IPs for the agents' listener certificate. */
   tlsSan?: string[];
+  /** Other servers write the same store (etcd): follow their host writes (cluster/ha). */
+  sharedStore?: boolean;
 }
 
 /** What the hosts admin API (admin-api/hosts.ts) does through the hub. */
@@ -59,6 +61,8 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
   const listen = parseTcp(options.listen);
   const registry = new HostRegistry(store);
   await registry.load();
+  // Servers sharing the store (etcd) learn of each other's joins, labels and removals.
+  const hostWatch = options.sharedStore ? await store.watch?.<HostRecord>('host', (change) => registry.absorb(change.id, change.record)) : undefined;
   const tokens = new JoinTokens(store, ca.fingerprint);
   const sessions = new HostSessions(logger, (hostId, status: HostStatus) => {
     registry.heartbeat(hostId, status).catch((err: unknown) => logger.error({ err, hostId }, 'cannot record a heartbeat'));
@@ -87,14 +91,21 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
         socket.destroy();
         return;
       }
-      const refusal = hostOf(socket);
-      if (typeof refusal === 'string') {
-        logger.warn({ remote: socket.remoteAddress, reason: refusal }, 'agent refused');
-        sessions.refuse(socket, refusal);
-        return;
-      }
-      logger.info({ hostId: refusal.id, name: refusal.name }, 'agent connected');
-      sessions.attach(refusal.id, socket);
+      void (async () => {
+        let refusal = hostOf(socket);
+        // With a shared store the host may have joined at another server an instant ago.
+        if (typeof refusal === 'string' && options.sharedStore && socket.authorized) {
+          await registry.refresh().catch((err: unknown) => logger.warn({ err }, 'cannot re-read hosts'));
+          refusal = hostOf(socket);
+        }
+        if (typeof refusal === 'string') {
+          logger.warn({ remote: socket.remoteAddress, reason: refusal }, 'agent refused');
+          sessions.refuse(socket, refusal);
+          return;
+        }
+        logger.info({ hostId: refusal.id, name: refusal.name }, 'agent connected');
+        sessions.attach(refusal.id, socket);
+      })();
     },
   );
   server.on('tlsClientError', (err) => logger.debug({ err }, 'agent TLS handshake failed'));
@@ -178,6 +189,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
     address: { host: bound.address, port: bound.port },
     close: async () => {
       clearInterval(expiry);
+      await hostWatch?.close().catch(() => undefined);
       sessions.closeAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
