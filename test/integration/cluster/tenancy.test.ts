@@ -117,6 +117,8 @@ describe('cluster: tenant policy, quotas and audit at the front', () => {
     assert.equal((await docker(env, ['inspect', 'q-2'])).code, 1, 'nothing half-made');
     const usage = (await cluster.berthOk(['tenant', 'quota', 'tn-quota'])).split('\n').find((line) => line.startsWith('containers'));
     assert.match(usage ?? '', /containers\s+2\s+2/);
+    const labels = JSON.parse(await dockerOk(env, ['info', '--format', '{{json .Labels}}'])) as string[];
+    assert.ok(labels.includes('berth.quota.containers=2 of 2 in use'), labels.join(', '));
 
     // docker update is checked against the other containers' limits as recorded at the front
     // (under a cpus quota a container naming none got 1 CPU), and the new limit is recorded.
