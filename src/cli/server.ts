@@ -29,7 +29,9 @@ import { bufferedWhenEndpointsChange, installOverlay } from '../server/cluster/f
 import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../server/cluster/front/volumes.js';
 import { registerEventRoutes } from '../server/cluster/front/events.js';
 import { ensureImageOnHost, imageIdOf } from '../server/cluster/front/image-transfer.js';
+import { frontQuotaService } from '../server/cluster/front/quotas.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { openAuditLog } from './audit-log-setup.js';
 import { listenerNames } from './tls-names.js';
 import { installProcessGuards, onTermination } from './up.js';
 
@@ -77,7 +79,9 @@ export async function runServer(options: ServerOptions): Promise<void> {
     ownsContainers: async (tenant) => (await placements.list({ tenant, requestId: 'tenancy' })).length > 0,
   });
   await tenants.load();
-  const scheduler = new Scheduler({ strategyFor: () => options.placementStrategy });
+  // A tenant's own placement strategy (its policy) wins over the server's default.
+  const strategyOf = (tenant: string): Strategy => tenants.policyOf(tenant)?.placementStrategy ?? options.placementStrategy;
+  const scheduler = new Scheduler({ strategyFor: strategyOf });
   const serverName = `${hostname()}:${process.pid}:${options.agentListen}`;
   const leadership = shared ? new EtcdLeadership(parseEtcdUrl(storeUrl), serverName, logger) : new SoleLeadership(serverName);
   const broker = new PlacementBroker({ store, scheduler, leadership, logger });
@@ -108,6 +112,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
     hosts: proxy,
     volumeHostOf: (ctx, name) => volumeHostOf(deps, ctx, name),
   };
+  deps.quotas = frontQuotaService(deps, tenants);
+  const audit = openAuditLog(dataRoot, {}, logger);
   const placer = new ContainerPlacer(deps, {
     // Before a create on a host: its image, and (on a host that just joined) its networks.
     ensureImage: async (ctx, hostId, ref) => {
@@ -153,7 +159,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
     system,
     logger,
     tenantEndpoints,
-    strategyOf: () => options.placementStrategy,
+    strategyOf,
+    audit: audit.log,
     routes: [
       registerImageRoutes,
       registerNetworkRoutes,
@@ -181,6 +188,8 @@ export async function runServer(options: ServerOptions): Promise<void> {
     for (const listener of listeners) listener.close();
     await app.close().catch(() => undefined);
     await hub.close().catch(() => undefined);
+    audit.close();
+    await audit.log.close().catch(() => undefined);
     await store.close();
   });
 }

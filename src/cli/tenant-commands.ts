@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { AdminClient, AdminError } from './admin-client.js';
-import { POLICY_RULES } from '../server/tenancy/policy.js';
+import { PLACEMENT_STRATEGIES, POLICY_RULES } from '../server/tenancy/policy.js';
 import { formatQuota, isSizeQuota, QUOTA_NAMES, type QuotaName } from '../server/tenancy/quotas.js';
 
 interface TenantView {
@@ -10,7 +10,7 @@ interface TenantView {
   State: string;
   CreatedAt: string;
   RequireToken: boolean;
-  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
+  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number; PlacementStrategy?: string };
   Credentials: { ID: string; Kind: string; CreatedAt: string; RevokedAt?: string; Description?: string }[];
 }
 
@@ -117,6 +117,11 @@ export async function act(host: string, action: (client: AdminClient) => Promise
   }
 }
 
+/** Where `berth server` places the tenant's containers; absent, the server's own default. */
+function placementStrategyOption(): Option {
+  return new Option('--placement-strategy <strategy>', 'berth server: spread the tenant\'s containers over hosts, or binpack them (fill a host first)').choices([...PLACEMENT_STRATEGIES]);
+}
+
 /** `berth tenant ...`: the operator's commands for tenants and their credentials. */
 export function tenantCommand(): Command {
   const tenant = new Command('tenant').description('manage tenants and their credentials (operator only, over the local socket)');
@@ -127,9 +132,13 @@ export function tenantCommand(): Command {
     .addOption(host())
     .option('--cert-dir <dir>', 'where to write ca.pem, cert.pem and key.pem (default ./<name>-certs)')
     .option('--require-token', 'every request must also carry one of the tenant\'s API tokens')
-    .action(async (name: string, options: { host: string; certDir?: string; requireToken?: boolean }) => {
+    .addOption(placementStrategyOption())
+    .action(async (name: string, options: { host: string; certDir?: string; requireToken?: boolean; placementStrategy?: string }) => {
       await act(options.host, async (client) => {
         await client.call('POST', '/berth/v1/tenants', { Name: name, RequireToken: options.requireToken ?? false });
+        if (options.placementStrategy !== undefined) {
+          await client.call('POST', `/berth/v1/tenants/${encodeURIComponent(name)}/update`, { Policy: { PlacementStrategy: options.placementStrategy } });
+        }
         const issued = await client.call<IssuedCertificate>('POST', `/berth/v1/tenants/${encodeURIComponent(name)}/certificates`, {});
         return writeCertFolder(options.certDir ?? `${name}-certs`, name, issued);
       });
@@ -184,12 +193,14 @@ export function tenantCommand(): Command {
     .option('--allow <rule...>', 'rules to allow (replaces the list; --allow none clears it)')
     .option('--default-memory <size>', 'memory limit for containers that name none (e.g. 512m, 2g)')
     .option('--default-pids <n>', 'pids limit for containers that name none')
-    .action(async (name: string, options: { host: string; allow?: string[]; defaultMemory?: string; defaultPids?: string }) => {
+    .addOption(placementStrategyOption())
+    .action(async (name: string, options: { host: string; allow?: string[]; defaultMemory?: string; defaultPids?: string; placementStrategy?: string }) => {
       await act(options.host, async (client) => {
         const policy: Record<string, unknown> = {};
         if (options.allow) policy.Allow = options.allow.filter((a) => a !== 'none');
         if (options.defaultMemory !== undefined) policy.DefaultMemory = parseSize(options.defaultMemory);
         if (options.defaultPids !== undefined) policy.DefaultPidsLimit = Number(options.defaultPids);
+        if (options.placementStrategy !== undefined) policy.PlacementStrategy = options.placementStrategy;
         const path = `/berth/v1/tenants/${encodeURIComponent(name)}`;
         const view =
           Object.keys(policy).length > 0

@@ -127,7 +127,7 @@ export interface Cluster {
   /** Polls `host ls` until `name` is in `state`. */
   waitHost(name: string, state: 'up' | 'down', timeoutMs?: number): Promise<HostView>;
   /** berth-server mode: `berth tenant create` and the docker CLI environment for it. */
-  createTenantClient(name: string): Promise<NodeJS.ProcessEnv>;
+  createTenantClient(name: string, createArgs?: string[]): Promise<NodeJS.ProcessEnv>;
   /** Server output (berth-server mode). */
   serverLogs(): string;
   /** Stops the control plane (SIGKILL for berth server) and starts it again on the same state and address. */
@@ -442,10 +442,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   const joinToken = async (): Promise<string> => (await berthOk(['host', 'join-token', '--quiet'])).trim();
 
-  const createTenantClient = async (name: string): Promise<NodeJS.ProcessEnv> => {
+  const createTenantClient = async (name: string, createArgs: string[] = []): Promise<NodeJS.ProcessEnv> => {
     if (mode !== 'berth-server') throw new Error('tenants need the berth-server control plane');
     const certDir = join(baseDir, `${name}-certs`);
-    await berthOk(['tenant', 'create', name, '--cert-dir', certDir]);
+    await berthOk(['tenant', 'create', name, '--cert-dir', certDir, ...createArgs]);
     const configDir = await mkdtemp(join(baseDir, 'docker-config-'));
     await writeFile(join(configDir, 'config.json'), '{}');
     await readFile(join(certDir, 'ca.pem'));

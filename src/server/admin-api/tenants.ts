@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../../common/errors.js';
 import type { TenantService, TenantState } from '../tenancy/tenant-service.js';
-import type { TenantPolicy } from '../tenancy/policy.js';
+import type { PlacementStrategy, TenantPolicy } from '../tenancy/policy.js';
 import { requireOperator } from '../docker-api/auth.js';
 
 type NameParams = { Params: { name: string } };
@@ -19,6 +19,11 @@ function policyChange(raw: unknown): Partial<TenantPolicy> | undefined {
     if (p[field] === undefined) continue;
     if (typeof p[field] !== 'number') throw invalidArgument(`Policy.${field} must be a number`);
     out[key] = p[field];
+  }
+  if (p.PlacementStrategy !== undefined) {
+    // Validated by TenantService.update (spread or binpack).
+    if (typeof p.PlacementStrategy !== 'string') throw invalidArgument('Policy.PlacementStrategy must be "spread" or "binpack"');
+    out.placementStrategy = p.PlacementStrategy as PlacementStrategy;
   }
   return out;
 }

@@ -36,7 +36,15 @@ export interface TenantPolicy {
   defaultMemory: number;
   /** Pids limit for a container that names none. */
   defaultPidsLimit: number;
+  /**
+   * How the cluster's scheduler chooses hosts for this tenant's containers (`berth server`
+   * only); absent: the server's `--placement-strategy`.
+   */
+  placementStrategy?: PlacementStrategy;
 }
+
+export const PLACEMENT_STRATEGIES = ['spread', 'binpack'] as const;
+export type PlacementStrategy = (typeof PLACEMENT_STRATEGIES)[number];
 
 export const DEFAULT_POLICY: TenantPolicy = {
   allow: [],

@@ -4,7 +4,7 @@ import { OPERATOR_TENANT, operatorContext, type RequestContext } from '../../com
 import type { Store, Stored } from '../store/store.js';
 import type { CertificateAuthority, IssuedCertificate } from './pki.js';
 import { normaliseSerial } from './pki.js';
-import { DEFAULT_POLICY, validatePolicyAllow, type TenantPolicy } from './policy.js';
+import { DEFAULT_POLICY, PLACEMENT_STRATEGIES, validatePolicyAllow, type PlacementStrategy, type TenantPolicy } from './policy.js';
 import { applyQuotaChange, quotasView, type QuotaChange, type QuotasView, type TenantQuotas } from './quotas.js';
 import { DEFAULT_USERNS_BASE, type IdRange } from '../../agent/userns/id-range.js';
 import { nextIdRange } from './userns-ranges.js';
@@ -59,7 +59,7 @@ export interface TenantView {
   State: TenantState;
   CreatedAt: string;
   RequireToken: boolean;
-  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number };
+  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number; PlacementStrategy?: PlacementStrategy };
   Quotas: QuotasView;
   /** Host uid/gid of root in the tenant's containers, and how many ids follow it. */
   UsernsRange?: { Base: number; Size: number };
@@ -233,6 +233,10 @@ export class TenantService {
       const v = change.policy?.[key];
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw invalidArgument(`${key} must be a positive integer`);
     }
+    const strategy = change.policy?.placementStrategy;
+    if (strategy !== undefined && !(PLACEMENT_STRATEGIES as readonly string[]).includes(strategy)) {
+      throw invalidArgument(`unknown placement strategy "${String(strategy)}": use ${PLACEMENT_STRATEGIES.join(' or ')}`);
+    }
     if (change.policy?.defaultMemory !== undefined && change.policy.defaultMemory < 6 * 1024 * 1024) {
       throw invalidArgument('defaultMemory must be at least 6MB (Docker\'s minimum memory limit)');
     }
@@ -381,7 +385,12 @@ export class TenantService {
       RequireToken: record.value.requireToken ?? false,
       Policy: (() => {
         const p = this.policyOf(record.id)!;
-        return { Allow: p.allow, DefaultMemory: p.defaultMemory, DefaultPidsLimit: p.defaultPidsLimit };
+        return {
+          Allow: p.allow,
+          DefaultMemory: p.defaultMemory,
+          DefaultPidsLimit: p.defaultPidsLimit,
+          ...(p.placementStrategy !== undefined ? { PlacementStrategy: p.placementStrategy } : {}),
+        };
       })(),
       Quotas: quotasView(record.value.quotas ?? {}),
       ...(record.value.userns ? { UsernsRange: { Base: record.value.userns.base, Size: record.value.userns.count } } : {}),

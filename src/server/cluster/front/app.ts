@@ -2,6 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { installAuthentication } from '../../docker-api/auth.js';
 import { createDockerApp, ROUTE_LOG_LEVEL } from '../../docker-api/server.js';
 import { tenantAdminRoutes } from '../../admin-api/tenants.js';
+import { quotaAdminRoutes } from '../../admin-api/quotas.js';
+import { auditAdminRoutes } from '../../admin-api/audit.js';
+import { installAudit } from '../../docker-api/audit-hooks.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 import type { SystemService } from '../../system/system-service.js';
 import type { Logger } from '../../../common/logging.js';
 import type { ContainerPlacer } from './container-placer.js';
@@ -23,6 +27,8 @@ export interface FrontApiOptions {
   strategyOf: (tenant: string) => string;
   /** Further route modules, each in its own encapsulated context. */
   routes: FrontRoutes[];
+  /** Every mutating call is recorded here, as on the engine (docker-api/audit-hooks.ts). */
+  audit: AuditLog;
 }
 
 /**
@@ -34,6 +40,7 @@ export async function buildFrontApi(options: FrontApiOptions): Promise<FastifyIn
   const { deps } = options;
   const app = createDockerApp(options.logger);
   installAuthentication(app, deps.tenants);
+  installAudit(app, options.audit);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ message: `page not found` });
     request.log.debug({ url: request.url }, 'no route');
@@ -43,6 +50,8 @@ export async function buildFrontApi(options: FrontApiOptions): Promise<FastifyIn
   await app.register(containerRoutes, { deps, placer: options.placer, execs, logLevel: ROUTE_LOG_LEVEL });
   await app.register(execRoutes, { deps, execs, logLevel: ROUTE_LOG_LEVEL });
   await app.register(tenantAdminRoutes, { tenants: deps.tenants, endpoints: options.tenantEndpoints, logLevel: ROUTE_LOG_LEVEL });
+  if (deps.quotas) await app.register(quotaAdminRoutes, { tenants: deps.tenants, quotas: deps.quotas, logLevel: ROUTE_LOG_LEVEL });
+  await app.register(auditAdminRoutes, { audit: options.audit, logLevel: ROUTE_LOG_LEVEL });
   for (const routes of options.routes) {
     await app.register(async (child) => routes(child, deps), { logLevel: ROUTE_LOG_LEVEL });
   }

@@ -8,6 +8,7 @@ import { enforceCreatePolicy, enforceExecPolicy, enforceUpdatePolicy } from '../
 import type { ClusterHost } from '../agent-hub.js';
 import type { Placement } from '../placements.js';
 import type { ContainerPlacer } from './container-placer.js';
+import { recordUpdatedLimits } from './quotas.js';
 import { inspectOnHost, mergeSummaries, summaryOnHost } from './container-views.js';
 import type { FrontDeps } from './deps.js';
 import type { ExecDirectory } from './exec-directory.js';
@@ -98,7 +99,8 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     for (let attempt = 0; ; attempt++) {
       if (generated) name = randomName();
       try {
-        const answer = await placer.create(ctx, { id: newId(), name: name!, body, query: query.toString(), apiVersion: request.apiVersion });
+        const place = (checked: Record<string, unknown>) => placer.create(ctx, { id: newId(), name: name!, body: checked, query: query.toString(), apiVersion: request.apiVersion });
+        const answer = deps.quotas ? await deps.quotas.guardContainerCreate(ctx, body, place) : await place(body);
         return reply.code(answer.status).header('content-type', answer.contentType).send(answer.body);
       } catch (err) {
         // A generated name may be taken by chance: pick another, as dockerd does.
@@ -178,11 +180,15 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
   app.post<IdParams>('/containers/:id/update', async (request, reply) => {
     const policy = deps.tenants.policyOf(request.tenant);
     const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {};
-    const { placement } = await reachable(requestContext(request), request.params.id);
-    await deps.forward(request, reply, placement.value.hostId, {
-      path: hostPath(request, placement.id),
-      body: policy ? enforceUpdatePolicy(policy, body) : body,
-    });
+    const ctx = requestContext(request);
+    const { placement } = await reachable(ctx, request.params.id);
+    const sent = policy ? enforceUpdatePolicy(policy, body) : body;
+    // Under the tenant's quota lock; the new limits are recorded before the lock is let go.
+    const update = async (): Promise<void> => {
+      await deps.forward(request, reply, placement.value.hostId, { path: hostPath(request, placement.id), body: sent });
+      if (reply.statusCode < 300) await recordUpdatedLimits(deps, ctx, placement.id, sent);
+    };
+    await (deps.quotas ? deps.quotas.guardContainerUpdate(ctx, placement.id, sent, update) : update());
     return reply;
   });
 

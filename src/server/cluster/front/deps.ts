@@ -8,6 +8,7 @@ import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { AgentHub, ClusterHost } from '../agent-hub.js';
 import type { PlacementRegistry } from '../placements.js';
 import type { TenantService } from '../../tenancy/tenant-service.js';
+import type { QuotaService } from '../../tenancy/quota-service.js';
 
 /**
  * What every route module of the cluster's Docker API front is given (the front's own
@@ -47,6 +48,8 @@ export interface FrontDeps {
    * undefined when the volume exists nowhere yet.
    */
   volumeHostOf?: (ctx: RequestContext, name: string) => Promise<string | undefined>;
+  /** Tenants' quotas over the cluster's use (front/quotas.ts); creates run under its guards. */
+  quotas?: QuotaService;
 }
 
 export interface ForwardOptions {

@@ -57,16 +57,19 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
   });
 
   // ImageLoad
-  app.post('/images/load', async (request, reply) => deps.forward(request, reply, leastLoaded(deps).id));
+  app.post('/images/load', async (request, reply) => imageQuota(deps, request, 'load', undefined, () => deps.forward(request, reply, leastLoaded(deps).id)));
 
   // ImageCreate: pull (fromImage) or import (fromSrc=-).
   app.post('/images/create', async (request, reply) => {
     const fromImage = queryString(request.query, 'fromImage');
     if (queryString(request.query, 'fromSrc') !== undefined || fromImage === undefined || fromImage === '') {
-      return deps.forward(request, reply, leastLoaded(deps).id);
+      return imageQuota(deps, request, 'import', undefined, () => deps.forward(request, reply, leastLoaded(deps).id));
     }
-    const host = await pullTarget(deps, requestContext(request), fromImage);
-    return deps.forward(request, reply, host.id);
+    const tag = queryString(request.query, 'tag');
+    return imageQuota(deps, request, 'pull', tag ? `${fromImage}:${tag}` : fromImage, async () => {
+      const host = await pullTarget(deps, requestContext(request), fromImage);
+      return deps.forward(request, reply, host.id);
+    });
   });
 
   // ImagePrune: every host prunes its own; the answers add up.
@@ -120,7 +123,7 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
 
   // ImageBuild: the context streams to one host, its progress streams back. The host is one
   // holding the Dockerfile's base images, and gets those it lacks from their holders first.
-  app.post('/build', async (request, reply) => {
+  app.post('/build', async (request, reply) => imageQuota(deps, request, 'build', undefined, async () => {
     const ctx = requestContext(request);
     if (!(request.body instanceof Readable)) return deps.forward(request, reply, (await buildTarget(deps, ctx, [], queryString(request.query, 't'))).id);
     const peeked = await peekBuildContext(request.body, queryString(request.query, 'dockerfile') ?? '');
@@ -132,7 +135,7 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
       });
     }
     return deps.forward(request, reply, host.id, { body: peeked.body });
-  });
+  }));
 
   // BuildPrune: every host's build cache.
   app.post('/build/prune', async (request) => {
@@ -140,6 +143,11 @@ export async function registerImageRoutes(app: FastifyInstance, deps: FrontDeps)
     const deleted = answers.flatMap((answer) => answer.value.CachesDeleted ?? []);
     return { CachesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: answers.reduce((sum, answer) => sum + (answer.value.SpaceReclaimed ?? 0), 0) };
   });
+}
+
+/** Runs an operation that may add images under the tenant's images and disk quotas (front/quotas.ts). */
+function imageQuota<T>(deps: FrontDeps, request: FastifyRequest, operation: string, pullRef: string | undefined, work: () => Promise<T>): Promise<T> {
+  return deps.quotas ? deps.quotas.guardImageAdd(requestContext(request), operation, pullRef, work) : work();
 }
 
 export interface ImageSummary {

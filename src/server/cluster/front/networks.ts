@@ -71,7 +71,9 @@ export async function registerNetworkRoutes(app: FastifyInstance, deps: FrontDep
   // NetworkCreate
   app.post('/networks/create', async (request, reply) => {
     const body = objectBody(request.body);
-    const answer = await createNetwork(deps, requestContext(request), body);
+    const ctx = requestContext(request);
+    const create = () => createNetwork(deps, ctx, body);
+    const answer = deps.quotas ? await deps.quotas.guardNetworkCreate(ctx, create) : await create();
     return reply.code(201).send(answer);
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { quotaLabels } from '../../tenancy/quotas.js';
 import type { RequestContext } from '../../../common/context.js';
 import { isKind } from '../../../common/errors.js';
 import { requestContext } from '../../docker-api/request-context.js';
@@ -52,6 +53,8 @@ export async function systemRoutes(app: FastifyInstance, opts: { deps: FrontDeps
     const base = await system.info(ctx);
     const perHost = await fanOut<{ Containers?: number; ContainersRunning?: number; ContainersPaused?: number; ContainersStopped?: number; Images?: number }>(ctx, '/info');
     const images = await fanOut<{ Id: string }[]>(ctx, '/images/json');
+    // The tenant's quotas and use across the cluster, as labels like the engine's (front/quotas.ts).
+    const quota = deps.quotas ? await deps.quotas.usage(ctx) : undefined;
     const all = deps.hub.hosts().slice().sort((a, b) => a.name.localeCompare(b.name));
     const up = all.filter((h) => h.state === 'up');
     const containersOn = new Map<string, number>();
@@ -92,7 +95,7 @@ export async function systemRoutes(app: FastifyInstance, opts: { deps: FrontDeps
       // The control plane's own machine says nothing about the hosts containers run on.
       Warnings: [],
       SystemStatus: status,
-      Labels: [...base.Labels, ...labels],
+      Labels: [...base.Labels, ...labels, ...(quota ? quotaLabels(quota.quotas, quota.usage) : [])],
     };
   });
 

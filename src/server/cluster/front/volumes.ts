@@ -56,11 +56,14 @@ export async function registerVolumeRoutes(app: FastifyInstance, deps: FrontDeps
     const named = (body as { Name?: unknown }).Name;
     if (named !== undefined && typeof named !== 'string') throw invalidArgument('Name must be a string');
     const name = named === undefined || named === '' ? newId() : named;
-    const existing = await volumeHostOf(deps, ctx, name);
-    const hostId = existing ?? (await spreadHost(deps, ctx)).id;
-    const created = await deps.hosts.json<VolumeView>(ctx, hostId, { method: 'POST', path: '/volumes/create', body: { ...body, Name: name } });
-    if (existing === undefined) await record(deps, ctx, created.Name, hostId);
-    return reply.code(201).send(created);
+    const create = async (): Promise<VolumeView> => {
+      const existing = await volumeHostOf(deps, ctx, name);
+      const hostId = existing ?? (await spreadHost(deps, ctx)).id;
+      const created = await deps.hosts.json<VolumeView>(ctx, hostId, { method: 'POST', path: '/volumes/create', body: { ...body, Name: name } });
+      if (existing === undefined) await record(deps, ctx, created.Name, hostId);
+      return created;
+    };
+    return reply.code(201).send(deps.quotas ? await deps.quotas.guardVolumeCreate(ctx, name, create) : await create());
   });
 
   // VolumePrune (before /volumes/:name): every host prunes its own; records follow.
