@@ -16,7 +16,6 @@
  * The control plane is either `berth server` (a real process, the default once it exists) or
  * an in-process hub (cluster-control-plane.ts) for tests of the transport alone.
  */
-import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -28,6 +27,7 @@ import { BERTH_ENTRY, REPO_ROOT, cleanupBerthRoots, ping } from './berth-harness
 import { pollFor, removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
 import type { DockerResult } from './docker-cli.js';
 import { freePort } from './tenants.js';
+import { berthCliFor } from './berth-cli.js';
 import { startInProcessControlPlane, type InProcessControlPlane } from './cluster-control-plane.js';
 import { AdminClient } from '../../src/cli/admin-client.js';
 import type { HostView } from '../../src/server/admin-api/hosts.js';
@@ -212,20 +212,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   const unregister = stopOnSignal(stop);
 
-  const berthCli = async (args: string[]): Promise<DockerResult> => {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BERTH_ENTRY, ...args, '-H', `unix://${currentSocket()}`], { cwd: baseDir });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  };
-  const berthOk = async (args: string[]): Promise<string> => {
-    const result = await berthCli(args);
-    assert.equal(result.code, 0, `berth ${args.join(' ')}: ${result.stderr}`);
-    return result.stdout;
-  };
+  const { berthCli, berthOk } = berthCliFor(() => `unix://${currentSocket()}`, baseDir);
   const hosts = async (): Promise<HostView[]> => new AdminClient(`unix://${currentSocket()}`).call<HostView[]>('GET', '/berth/v1/hosts');
   const waitHost = (name: string, state: 'up' | 'down', timeoutMs = 30_000): Promise<HostView> =>
     pollFor(`host ${name} ${state}`, async () => (await hosts()).find((h) => h.Name === name && h.State === state), timeoutMs);

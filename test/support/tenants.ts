@@ -3,18 +3,14 @@
  * creates each with the real berth CLI, and the tenant's environment points the docker CLI
  * at tcp://127.0.0.1:PORT with the cert folder the berth CLI wrote.
  */
-import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { BERTH_ENTRY, startBerth, type BerthInstance, type BerthOptions } from './berth-harness.js';
+import { startBerth, type BerthInstance, type BerthOptions } from './berth-harness.js';
 import type { DockerResult } from './docker-cli.js';
-
-const execFileAsync = promisify(execFile);
+import { berthCliFor } from './berth-cli.js';
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -47,20 +43,7 @@ export async function startTenantBerth(options: BerthOptions = {}): Promise<Tena
   const port = await freePort();
   const berth = await startBerth({ ...options, extraArgs: [...(options.extraArgs ?? []), '-H', `tcp://127.0.0.1:${port}`] });
 
-  const berthCli = async (args: string[]): Promise<DockerResult> => {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BERTH_ENTRY, ...args, '-H', berth.dockerHost], { cwd: work });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  };
-  const berthOk = async (args: string[]): Promise<string> => {
-    const result = await berthCli(args);
-    assert.equal(result.code, 0, `berth ${args.join(' ')}: ${result.stderr}`);
-    return result.stdout;
-  };
+  const { berthCli, berthOk } = berthCliFor(() => berth.dockerHost, work);
   const tenantEnv = async (certDir: string, headers?: Record<string, string>): Promise<NodeJS.ProcessEnv> => {
     const configDir = await mkdtemp(join(work, 'docker-config-'));
     if (headers) await writeFile(join(configDir, 'config.json'), JSON.stringify({ HttpHeaders: headers }));

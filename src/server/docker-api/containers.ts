@@ -9,7 +9,7 @@ import { queryBool, queryInt, queryString } from './query.js';
 import { requestContext } from './request-context.js';
 import { admitCreate, admitUpdate } from './admission.js';
 import { checkUpdateShape } from '../containers/host-config-types.js';
-import { controlPlaneId } from './control-plane-id.js';
+import { CONTAINER_ID_HEADER, controlPlaneChosenId } from './control-plane-ids.js';
 
 export { requestContext };
 
@@ -41,7 +41,7 @@ export async function containerRoutes(app: FastifyInstance, opts: { services: Se
     const ctx = requestContext(request);
     // The tenant's vulnerability policy (docs/advisor.md): a blocked image fails here with 403.
     if (opts.services.advisor && typeof body.Image === 'string') await opts.services.advisor.admitCreate(ctx, body.Image);
-    const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody, { ...controlPlaneId(request) }));
+    const result = await opts.services.quotas.guardContainerCreate(ctx, body, (admitted) => containers.create(ctx, name, admitted as CreateBody, { ...controlPlaneChosenId(request, CONTAINER_ID_HEADER) }));
     return reply.code(201).send(result);
   });
 

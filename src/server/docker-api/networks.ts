@@ -3,7 +3,7 @@ import { invalidArgument } from '../../common/errors.js';
 import type { Services } from '../services.js';
 import { requestContext } from './containers.js';
 import { queryString } from './query.js';
-import { controlPlaneNetworkId } from './control-plane-network-id.js';
+import { controlPlaneChosenId, NETWORK_ID_HEADER } from './control-plane-ids.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -26,7 +26,7 @@ export async function networkRoutes(app: FastifyInstance, opts: { services: Serv
   app.post('/networks/create', async (request, reply) => {
     const body = objectBody(request.body);
     const ctx = requestContext(request);
-    const result = await opts.services.quotas.guardNetworkCreate(ctx, () => networks.create(ctx, body, controlPlaneNetworkId(request)));
+    const result = await opts.services.quotas.guardNetworkCreate(ctx, () => networks.create(ctx, body, controlPlaneChosenId(request, NETWORK_ID_HEADER)));
     return reply.code(201).send(result);
   });
 

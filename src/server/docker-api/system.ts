@@ -43,14 +43,6 @@ export async function systemRoutes(app: FastifyInstance, opts: { services: Syste
     for (const subscription of openStreams) subscription.close();
   });
 
-  const pingHeaders = (reply: FastifyReply): FastifyReply =>
-    reply
-      .header('Builder-Version', '1')
-      .header('Swarm', 'inactive')
-      .header('Cache-Control', 'no-cache, no-store, must-revalidate')
-      .header('Pragma', 'no-cache')
-      .type('text/plain; charset=utf-8');
-
   // SystemPingHead: declared before the GET so fastify does not derive its own HEAD route.
   app.head('/_ping', async (_request, reply) => {
     pingHeaders(reply).header('Content-Length', '0');
@@ -130,4 +122,14 @@ function drained(res: ServerResponse): Promise<void> {
     res.once('drain', done);
     res.once('close', done);
   });
+}
+
+/** The headers of dockerd's /_ping answers, which clients read (builder version, swarm state). */
+export function pingHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('Builder-Version', '1')
+    .header('Swarm', 'inactive')
+    .header('Cache-Control', 'no-cache, no-store, must-revalidate')
+    .header('Pragma', 'no-cache')
+    .type('text/plain; charset=utf-8');
 }

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../../../common/context.js';
 import { isKind } from '../../../common/errors.js';
-import { CONTAINER_ID_HEADER } from '../../docker-api/control-plane-id.js';
+import { CONTAINER_ID_HEADER } from '../../docker-api/control-plane-ids.js';
 import type { ContainerRecord as ScheduledContainer } from '../../scheduler/types.js';
 import type { PlacementRequest } from '../../scheduler/types.js';
 import type { Placement as SchedulerPlacement } from '../../scheduler/scheduler.js';

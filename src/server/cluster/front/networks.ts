@@ -5,7 +5,7 @@ import { newId } from '../../../common/ids.js';
 import type { Logger } from '../../../common/logging.js';
 import { nowRfc3339Nano } from '../../../common/human-time.js';
 import { requestContext } from '../../docker-api/request-context.js';
-import { NETWORK_ID_HEADER } from '../../docker-api/control-plane-network-id.js';
+import { NETWORK_ID_HEADER } from '../../docker-api/control-plane-ids.js';
 import { queryString } from '../../docker-api/query.js';
 import { parseFilters } from '../../list-filters.js';
 import { selectNetworks } from '../../networks/network-views.js';

@@ -3,6 +3,7 @@ import { quotaLabels } from '../../tenancy/quotas.js';
 import type { RequestContext } from '../../../common/context.js';
 import { isKind } from '../../../common/errors.js';
 import { requestContext } from '../../docker-api/request-context.js';
+import { pingHeaders } from '../../docker-api/system.js';
 import type { SystemService } from '../../system/system-service.js';
 import { formatBytes } from '../../scheduler/resources.js';
 import type { ClusterHost } from '../agent-hub.js';
@@ -16,14 +17,6 @@ import type { FrontDeps } from './deps.js';
  */
 export async function systemRoutes(app: FastifyInstance, opts: { deps: FrontDeps; system: SystemService; strategyOf: (tenant: string) => string }): Promise<void> {
   const { deps, system } = opts;
-
-  const pingHeaders = (reply: FastifyReply): FastifyReply =>
-    reply
-      .header('Builder-Version', '1')
-      .header('Swarm', 'inactive')
-      .header('Cache-Control', 'no-cache, no-store, must-revalidate')
-      .header('Pragma', 'no-cache')
-      .type('text/plain; charset=utf-8');
 
   // SystemPingHead
   app.head('/_ping', async (_request, reply) => pingHeaders(reply).header('Content-Length', '0').code(200).send());
