@@ -24,7 +24,7 @@ import { ContainerPlacer } from '../server/cluster/front/container-placer.js';
 import { buildFrontApi } from '../server/cluster/front/app.js';
 import { Failover } from '../server/cluster/failover.js';
 import { registerImageRoutes } from '../server/cluster/front/images.js';
-import { networksReadyOn, registerNetworkRoutes } from '../server/cluster/front/networks.js';
+import { ensureContainerNetworksOnHost, networksReadyOn, registerNetworkRoutes } from '../server/cluster/front/networks.js';
 import { bufferedWhenEndpointsChange, installOverlay } from '../server/cluster/front/overlay.js';
 import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../server/cluster/front/volumes.js';
 import { registerEventRoutes } from '../server/cluster/front/events.js';
@@ -121,6 +121,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
       await ensureImageOnHost(deps, ctx, hostId, ref);
     },
     imageIdOf: (ctx, ref) => imageIdOf(deps, ctx, ref),
+    ensureNetworks: (ctx, hostId, body) => ensureContainerNetworksOnHost(deps, ctx, hostId, body),
     created: async (ctx, hostId, id) => {
       const inspect = await deps.hosts.json<{ Mounts?: { Type?: string; Name?: string }[] | null }>(ctx, hostId, { method: 'GET', path: `/containers/${id}/json` });
       await recordContainerVolumes(deps, ctx, hostId, inspect ?? {});

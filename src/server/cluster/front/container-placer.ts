@@ -15,6 +15,11 @@ export interface PlacerHooks {
   ensureImage(ctx: RequestContext, hostId: string, imageRef: string): Promise<void>;
   /** The image id a tenant's reference names on some host (image locality), if any host has it. */
   imageIdOf?(ctx: RequestContext, imageRef: string): Promise<string | undefined>;
+  /**
+   * Brings the cluster networks a create names onto a host that lacks them (one that joined
+   * while the create was on its way); true when it made any, so the create is worth a retry.
+   */
+  ensureNetworks?(ctx: RequestContext, hostId: string, body: Record<string, unknown>): Promise<boolean>;
   /** Told after the host created the container (e.g. to record the volumes it made there). */
   created?(ctx: RequestContext, hostId: string, id: string): Promise<void>;
   /**
@@ -213,6 +218,14 @@ export class ContainerPlacer {
 
   private async createOnHost(ctx: RequestContext, hostId: string, input: CreateInput): Promise<EngineAnswer> {
     await this.hooks.ensureImage(ctx, hostId, String(input.body.Image));
+    const answer = await this.forwardCreate(ctx, hostId, input);
+    if (answer.status !== 404 || !/network .* not found/i.test(answer.body.toString('utf8'))) return answer;
+    // The host lacks a network the cluster has: it joined after the network was made and its
+    // catch-up has not reached this one yet. Make it now and ask once more.
+    return (await this.hooks.ensureNetworks?.(ctx, hostId, input.body)) ? this.forwardCreate(ctx, hostId, input) : answer;
+  }
+
+  private async forwardCreate(ctx: RequestContext, hostId: string, input: CreateInput): Promise<EngineAnswer> {
     const query = new URLSearchParams(input.query);
     query.set('name', input.name);
     const response = await this.deps.hosts.request(ctx, hostId, {

@@ -327,6 +327,29 @@ export async function ensureNetworksOnHost(deps: FrontDeps, host: ClusterHost): 
   }
 }
 
+/**
+ * Makes the cluster networks a container create names (its NetworkMode and the networks of its
+ * NetworkingConfig) exist on a host; true when any was missing there and is now made.
+ */
+export async function ensureContainerNetworksOnHost(deps: FrontDeps, ctx: RequestContext, hostId: string, body: Record<string, unknown>): Promise<boolean> {
+  const hostConfig = (body.HostConfig ?? {}) as { NetworkMode?: unknown };
+  const endpoints = ((body.NetworkingConfig ?? {}) as { EndpointsConfig?: Record<string, unknown> | null }).EndpointsConfig ?? {};
+  const names = new Set<string>(Object.keys(endpoints));
+  if (typeof hostConfig.NetworkMode === 'string') names.add(hostConfig.NetworkMode);
+  let made = false;
+  for (const name of names) {
+    const record = await findRecord(deps, ctx, name);
+    if (!record) continue; // bridge, host, none, container:<id>, or unknown: the engine answers
+    try {
+      await deps.hosts.json(ctx, hostId, { method: 'POST', path: '/networks/create', headers: { [NETWORK_ID_HEADER]: record.id }, body: record.value.body });
+      made = true;
+    } catch (err) {
+      if (!isKind(err, 'Conflict')) throw err;
+    }
+  }
+  return made;
+}
+
 /** One list from every host's: by id for cluster networks, by name for predefined ones. */
 export function mergeNetworkLists(lists: NetworkInspect[][]): NetworkInspect[] {
   const seen = new Map<string, NetworkInspect>();
