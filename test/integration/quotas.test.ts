@@ -59,7 +59,7 @@ describe('tenant quotas', () => {
     refused(await docker(acme, ['run', '--rm', BUSYBOX_IMAGE, 'true']), /containers 2 of 2 in use/);
     assert.equal((await containerIds()).length, 2);
     assert.deepEqual((await containerDirs()).sort(), dirsBefore.sort(), 'no container directory was made');
-    assert.equal((await docker(acme, ['inspect', 'c3'])).code, 1, 'no record of c3');
+    assert.equal((await docker(acme, ['container', 'inspect', 'c3'])).code, 1, 'no record of c3 (container inspect: a bare "c3" also matches any network or image whose id starts with c3)');
     // A stopped container still counts; removing one frees its place.
     await dockerOk(acme, ['rm', 'c2']);
     await dockerOk(acme, ['create', '--name', 'c3', BUSYBOX_IMAGE, 'true']);
