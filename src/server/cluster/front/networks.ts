@@ -161,6 +161,9 @@ async function findRecord(deps: FrontDeps, ctx: RequestContext, ref: string): Pr
   }
 }
 
+/** At least this many rounds of "the first host chooses, the others take it" before giving up. */
+const SUBNET_ATTEMPTS = 8;
+
 /**
  * The first host chooses the subnet (it knows its own routes); the others get it pinned. A
  * host that refuses the pinned subnet (a bridge of its own uses it) makes the attempt roll
@@ -176,7 +179,10 @@ export async function createNetwork(deps: FrontDeps, ctx: RequestContext, body: 
   if ((await findRecord(deps, ctx, name))?.name === name) throw conflict(`network with name ${name} already exists`);
   const id = newId();
   let order = hosts;
-  for (let attempt = 0; attempt < hosts.length; attempt++) {
+  // Each host picks at random among its first free subnets, so a clash with another host's own
+  // bridges is chance, not fate: with two hosts, two attempts were too few (CI saw it).
+  const attempts = Math.max(hosts.length, SUBNET_ATTEMPTS);
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const outcome = await createEverywhere(deps, ctx, id, body, order);
     if (outcome.created) return { Id: id, Warning: '' };
     const refusing = outcome.refusingHost;
