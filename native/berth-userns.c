@@ -34,6 +34,10 @@
  *       GATEWAY|-; the pair is made, addressed, routed, and its host end put on the bridge.
  *       On failure no pair of this call is left; the namespace files are the caller's.
  *
+ *   berth-userns net-del LINK...
+ *       Deletes host links by name (a veth's host end takes its pair); missing ones are no
+ *       error (container stop, network disconnect).
+ *
  *   berth-userns serve
  *       Runs net-* commands read from stdin, one a line, without a process start each (see
  *       cmd_serve).
@@ -243,6 +247,13 @@ static int cmd_net_plug(const char *netns_file, int argc, char **argv) {
   return plug_here(host, host_ns, 0, argc, argv);
 }
 
+/* Deletes host links (veth host ends, bridges) by name in Berth's own network namespace. */
+static int cmd_net_del(int argc, char **argv) {
+  int host = veth_rtnl_open();
+  if (host < 0) die("netlink socket");
+  return veth_delete_links(host, argc, argv) < 0 ? 1 : 0;
+}
+
 static int cmd_run(unsigned long base, unsigned long count, char **argv) {
   pid_t child = spawn_userns_child(CLONE_NEWUSER, base, count, argv);
   int status = release_child(child);
@@ -265,6 +276,9 @@ static int dispatch(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "net-plug") == 0) {
     return cmd_net_plug(argv[2], argc - 3, argv + 3);
   }
+  if (argc >= 2 && strcmp(argv[1], "net-del") == 0) {
+    return cmd_net_del(argc - 2, argv + 2);
+  }
   if (argc >= 5 && strcmp(argv[1], "run") == 0) {
     return cmd_run(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv + 4);
   }
@@ -275,6 +289,7 @@ static int dispatch(int argc, char **argv) {
           "       berth-userns net-new NETNS_FILE [VETH...]\n"
           "       berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]\n"
           "       berth-userns net-plug NETNS_FILE VETH...\n"
+          "       berth-userns net-del LINK...\n"
           "         (VETH: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN GATEWAY|-)\n"
           "       berth-userns serve\n");
   return 2;
@@ -282,7 +297,8 @@ static int dispatch(int argc, char **argv) {
 
 /* The commands `serve` runs: they print nothing on stdout and exec nothing. */
 static int servable(int argc, char **argv) {
-  return argc >= 2 && (strcmp(argv[1], "net-new") == 0 || strcmp(argv[1], "net-new-userns") == 0 || strcmp(argv[1], "net-plug") == 0);
+  return argc >= 2 && (strcmp(argv[1], "net-new") == 0 || strcmp(argv[1], "net-new-userns") == 0 || strcmp(argv[1], "net-plug") == 0 ||
+                        strcmp(argv[1], "net-del") == 0);
 }
 
 /* Runs one request in a forked child; returns its exit code, its stderr in `message`. */

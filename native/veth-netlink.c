@@ -99,7 +99,7 @@ static const char *ext_ack_message(struct nlmsghdr *answer, struct nlmsgerr *err
  * Sends the request and waits for its ack. Returns 0, or -1 after printing
  * "berth-userns: STEP: reason" on stderr.
  */
-static int talk_for(int fd, struct nlmsghdr *n, const char *step, unsigned int *link_index_out) {
+static int talk_tolerating(int fd, struct nlmsghdr *n, const char *step, unsigned int *link_index_out, int tolerated) {
   if (send(fd, n, n->nlmsg_len, 0) < 0) {
     fprintf(stderr, "berth-userns: %s: send: %s\n", step, strerror(errno));
     return -1;
@@ -121,12 +121,16 @@ static int talk_for(int fd, struct nlmsghdr *n, const char *step, unsigned int *
       }
       if (answer->nlmsg_type != NLMSG_ERROR) continue;
       struct nlmsgerr *err = (struct nlmsgerr *)NLMSG_DATA(answer);
-      if (err->error == 0) return 0;
+      if (err->error == 0 || (tolerated != 0 && -err->error == tolerated)) return 0;
       const char *why = ext_ack_message(answer, err);
       fprintf(stderr, "berth-userns: %s: %s%s%s\n", step, strerror(-err->error), why ? ": " : "", why ? why : "");
       return -1;
     }
   }
+}
+
+static int talk_for(int fd, struct nlmsghdr *n, const char *step, unsigned int *link_index_out) {
+  return talk_tolerating(fd, n, step, link_index_out, 0);
 }
 
 static int talk(int fd, struct nlmsghdr *n, const char *step) { return talk_for(fd, n, step, NULL); }
@@ -323,4 +327,19 @@ int veth_plug_all(int host, int host_ns, int inner, int lo_up, const struct veth
     }
   }
   return 0;
+}
+
+int veth_delete_links(int fd, int count, char **names) {
+  int failed = 0;
+  for (int i = 0; i < count; i++) {
+    struct request r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+    struct nlmsghdr *n = request_start(&r, RTM_DELLINK, 0, &ifi, sizeof ifi);
+    attr_str(n, IFLA_IFNAME, names[i]);
+    char step[96];
+    snprintf(step, sizeof step, "delete link %s", names[i]);
+    /* Gone already (its namespace went first, or a reconcile raced us) is what was asked. */
+    if (talk_tolerating(fd, n, step, NULL, ENODEV) < 0) failed = 1;
+  }
+  return failed ? -1 : 0;
 }

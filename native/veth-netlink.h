@@ -41,4 +41,11 @@ int veth_rtnl_open(void);
  */
 int veth_plug_all(int host, int host_ns, int inner, int lo_up, const struct veth_spec *specs, int count);
 
+/*
+ * Deletes the links named in `names` from the socket's namespace (for a veth, the pair). A
+ * link that does not exist is no error; every name is tried even after a failure. Returns 0,
+ * or -1 after a message on stderr for each link that could not be deleted.
+ */
+int veth_delete_links(int fd, int count, char **names);
+
 #endif

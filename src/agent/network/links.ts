@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { runTool } from './command.js';
-import { plugVeths } from './veth-helper.js';
+import { deleteHostLinks, plugVeths } from './veth-helper.js';
 
 /**
  * Bridges and veth pairs on the host, driven through iproute2. Names are chosen by the caller
@@ -37,10 +37,9 @@ export async function ensureBridge(name: string, gatewayCidr: string): Promise<v
   await writeFile(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
 }
 
+/** Deletes one link; a missing one is no error. */
 export async function deleteLink(name: string): Promise<void> {
-  await runTool('ip', ['link', 'del', name]).catch((err: unknown) => {
-    if (!/Cannot find device|does not exist/.test(String((err as Error).message))) throw err;
-  });
+  await deleteHostLinks([name]);
 }
 
 /** One interface of a container: a veth pair between the namespace and a bridge. */
@@ -62,10 +61,9 @@ export async function attachVeth(netnsPath: string, veth: VethAttachment): Promi
   await plugVeths(netnsPath, [veth]);
 }
 
-/** Deletes links, missing ones silently, in one spawn. */
+/** Deletes links in one helper request, best effort: a failure leaves the rest to the next reconcile. */
 export async function deleteLinks(names: string[]): Promise<void> {
-  if (names.length === 0) return;
-  await runTool('ip', ['-force', '-batch', '-'], `${names.map((n) => `link del ${n}`).join('\n')}\n`).catch(() => undefined);
+  await deleteHostLinks(names).catch(() => undefined);
 }
 
 /** Puts host veth ends (back) on their bridges, e.g. after a bridge was recreated. Missing ones are reported. */

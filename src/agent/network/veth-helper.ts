@@ -40,3 +40,13 @@ export async function createNetnsWithVeths(netnsFile: string, veths: VethAttachm
 export async function plugVeths(netnsFile: string, veths: VethAttachment[]): Promise<void> {
   await helperServer.run(['net-plug', netnsFile, ...vethArgs(veths)]);
 }
+
+/**
+ * Deletes host links by name (a veth's host end takes the pair with it, a bridge its ports'
+ * enslavement) in one helper request. A link that is already gone is no error: a container's
+ * namespace may have taken its pairs first. Rejects with the kernel's reason for any other.
+ */
+export async function deleteHostLinks(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await helperServer.run(['net-del', ...names]);
+}

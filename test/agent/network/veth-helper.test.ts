@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runTool } from '../../../src/agent/network/command.js';
 import { NetnsDirectory } from '../../../src/agent/network/netns.js';
 import { deleteLink, detachVeth, type VethAttachment } from '../../../src/agent/network/links.js';
-import { plugVeths } from '../../../src/agent/network/veth-helper.js';
+import { deleteHostLinks, plugVeths } from '../../../src/agent/network/veth-helper.js';
 import { helperAvailable } from '../../../src/agent/userns/helper.js';
 
 /**
@@ -150,5 +150,19 @@ describe('veth helper (rtnetlink)', { skip }, () => {
     await assert.rejects(netns.create(id, [{ ...veth(7, 'eth0', '10.213.0.8/24'), bridge: `bvx${tag}` }]), /No such device/);
     assert.ok(!(await netns.list()).includes(id));
     assert.equal(await hostLink(hostEnd(7)), undefined);
+  });
+
+  test('links are deleted several in one request; a missing one is no error, a refusal is reported and the rest still go', async () => {
+    const path = netns.pathOf(containerA);
+    await plugVeths(path, [veth(4, 'eth3', '10.213.0.5/24'), veth(6, 'eth5', '10.213.0.7/24')]);
+    await deleteHostLinks([hostEnd(4), `vvt${tag}gone`, hostEnd(6)]);
+    assert.equal(await hostLink(hostEnd(4)), undefined);
+    assert.equal(await hostLink(hostEnd(6)), undefined);
+    assert.ok(!(await addrsIn(path)).some((l) => l.ifname === 'eth3' || l.ifname === 'eth5'), 'the container ends went with their pairs');
+
+    await runTool('ip', ['link', 'add', hostEnd(6), 'type', 'bridge']);
+    await assert.rejects(deleteHostLinks(['lo', hostEnd(6)]), /delete link lo: Operation not supported/);
+    assert.equal(await hostLink(hostEnd(6)), undefined, 'the link after the refused one was deleted');
+    assert.ok(await hostLink('lo'));
   });
 });
