@@ -12,8 +12,8 @@
  *
  * End-to-end figures move by tens of milliseconds on a shared 2-core machine, more than the
  * user namespace costs; so the two host steps it adds are also timed alone, N times each
- * against what the operator's path does instead: the network namespace (`unshare --net` +
- * `ip -batch` vs `berth-userns netns`, which also makes and pins the user namespace) and the
+ * against what the operator's path does instead: the network namespace (the resident helper's
+ * `net-new` vs `net-new-userns`, which also makes and pins the user namespace) and the
  * rootfs (`mount -t overlay` vs `berth-userns overlay`, which also clones and idmaps the
  * layer root), each followed by its teardown (untimed).
  *
@@ -23,7 +23,8 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runTool } from '../src/agent/network/command.js';
-import { createUsernsNetns, mountShiftedOverlay } from '../src/agent/userns/helper.js';
+import { mountShiftedOverlay } from '../src/agent/userns/helper.js';
+import { createNetnsWithVeths } from '../src/agent/network/veth-helper.js';
 import type { IdRange } from '../src/agent/userns/id-range.js';
 import { dockerOk } from '../test/support/docker-cli.js';
 import { startTenantBerth } from '../test/support/tenants.js';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
       '',
       '| step | operator | tenant | tenant − operator |',
       '| --- | ---: | ---: | ---: |',
-      `| network namespace with loopback up (\`unshare --net\` + \`ip -batch\` / \`berth-userns netns\`) | ${ms1(steps.netnsPlain)} | ${ms1(steps.netnsUserns)} | ${ms1(steps.netnsUserns - steps.netnsPlain)} |`,
+      `| network namespace with loopback up (resident helper: \`net-new\` / \`net-new-userns\`) | ${ms1(steps.netnsPlain)} | ${ms1(steps.netnsUserns)} | ${ms1(steps.netnsUserns - steps.netnsPlain)} |`,
       `| overlay mount of busybox (\`mount -t overlay\` / \`berth-userns overlay\`, idmapped lower) | ${ms1(steps.overlayPlain)} | ${ms1(steps.overlayShifted)} | ${ms1(steps.overlayShifted - steps.overlayPlain)} |`,
     ].join('\n');
     console.log(section);
@@ -103,10 +104,10 @@ async function hostSteps(dataRoot: string, scratchParent: string, runs: number, 
       const net = join(dir, 'net');
       const user = join(dir, 'user');
       await writeFile(net, '');
-      samples.netnsPlain.push(await timed(() => runTool('unshare', [`--net=${net}`, 'ip', '-batch', '-'], 'link set lo up\n')));
+      samples.netnsPlain.push(await timed(() => createNetnsWithVeths(net, [])));
       await runTool('umount', [net]);
       await writeFile(user, '');
-      samples.netnsUserns.push(await timed(() => createUsernsNetns(range, user, net, 'link set lo up\n')));
+      samples.netnsUserns.push(await timed(() => createNetnsWithVeths(net, [], { range, usernsFile: user })));
       await runTool('umount', [net]);
       await runTool('umount', [user]);
       for (const shifted of [false, true]) {

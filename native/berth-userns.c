@@ -12,11 +12,6 @@
  *       layers stay stored once, with the ids the image gives them.
  *       open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP) + fchdir + mount.
  *
- *   berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]
- *       Makes a user namespace mapping 0..COUNT-1 to BASE..BASE+COUNT-1 and a network
- *       namespace OWNED by it, pins both by bind-mounting them on the two (existing, empty)
- *       files, then runs CMD (e.g. `ip -batch -`) as host root inside that network namespace.
- *
  *   berth-userns run BASE COUNT CMD [ARGS...]
  *       Runs CMD as root of a new user namespace of that range (host mount namespace still):
  *       it sees owners as a container of the range does (host BASE+N is N), so a tool like
@@ -28,7 +23,8 @@
  *   berth-userns net-plug NETNS_FILE VETH...
  *       Attach a container to its networks in this one process (rtnetlink, veth-netlink.c):
  *       net-new makes a network namespace and pins it on the file (made if missing);
- *       net-new-userns makes it owned by a new user namespace of the range, as netns does;
+ *       net-new-userns makes it owned by a new user namespace of the range (0..COUNT-1
+ *       mapped to BASE..), both pinned on their files;
  *       both bring lo up. net-plug enters a pinned namespace (network connect of a running
  *       container). Each VETH is six arguments: IFNAME HOST_END BRIDGE MAC ADDRESS/LEN
  *       GATEWAY|-; the pair is made, addressed, routed, and its host end put on the bridge.
@@ -164,23 +160,6 @@ static int cmd_overlay(unsigned long base, unsigned long count, const char *laye
   return 0;
 }
 
-static int cmd_netns(unsigned long base, unsigned long count, const char *userns_file, const char *netns_file, char **argv) {
-  pid_t child = spawn_userns_child(CLONE_NEWUSER | CLONE_NEWNET, base, count, NULL);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/user", child);
-  if (mount(path, userns_file, NULL, MS_BIND, NULL) < 0) die("pin user namespace");
-  snprintf(path, sizeof path, "/proc/%d/ns/net", child);
-  if (mount(path, netns_file, NULL, MS_BIND, NULL) < 0) die("pin network namespace");
-  int netns = open_ns(child, "net");
-  release_child(child);
-  if (argv[0] == NULL) return 0;
-  /* Host root in the new network namespace: it can still move links to the host's. */
-  if (setns(netns, CLONE_NEWNET) < 0) die("setns");
-  execvp(argv[0], argv);
-  die(argv[0]);
-  return 1;
-}
-
 #define MAX_VETHS 64
 
 /*
@@ -264,9 +243,6 @@ static int dispatch(int argc, char **argv) {
   if (argc == 7 && strcmp(argv[1], "overlay") == 0) {
     return cmd_overlay(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv[6]);
   }
-  if (argc >= 6 && strcmp(argv[1], "netns") == 0) {
-    return cmd_netns(parse_id(argv[2], "base"), parse_id(argv[3], "count"), argv[4], argv[5], argv + 6);
-  }
   if (argc >= 3 && strcmp(argv[1], "net-new") == 0) {
     return cmd_net_new(argv[2], argc - 3, argv + 3);
   }
@@ -284,7 +260,6 @@ static int dispatch(int argc, char **argv) {
   }
   fprintf(stderr,
           "usage: berth-userns overlay BASE COUNT LAYER_ROOT TARGET OPTIONS\n"
-          "       berth-userns netns BASE COUNT USERNS_FILE NETNS_FILE [CMD ARGS...]\n"
           "       berth-userns run BASE COUNT CMD [ARGS...]\n"
           "       berth-userns net-new NETNS_FILE [VETH...]\n"
           "       berth-userns net-new-userns BASE COUNT USERNS_FILE NETNS_FILE [VETH...]\n"

@@ -29,15 +29,6 @@ export async function mountShiftedOverlay(range: IdRange, layerRoot: string, tar
   await runTool(helperPath(), ['overlay', String(range.base), String(range.count), layerRoot, target, options]);
 }
 
-/**
- * Makes a user namespace for `range` and a network namespace owned by it, pinned on the two
- * (existing, empty) files, then runs `ip -batch -` with `ipBatch` inside the network namespace
- * as host root (so it can still move links to the host). One spawn.
- */
-export async function createUsernsNetns(range: IdRange, usernsFile: string, netnsFile: string, ipBatch: string): Promise<void> {
-  await runTool(helperPath(), ['netns', String(range.base), String(range.count), usernsFile, netnsFile, 'ip', '-batch', '-'], ipBatch);
-}
-
 /** The helper's arguments that run `command` as root of a user namespace of `range`. */
 export function userRangeCommand(range: IdRange, command: string, args: string[]): string[] {
   return ['run', String(range.base), String(range.count), command, ...args];
