@@ -33,6 +33,7 @@ import {
   stopOnSignal,
 } from './cleanup.js';
 import { dockerEnv } from './docker-cli.js';
+import { OutputTail } from './output-tail.js';
 
 /** The repository root, from this file's place in dist/test/support/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -91,12 +92,8 @@ export async function startBerth(options: BerthOptions = {}): Promise<BerthInsta
   await chmod(baseDir, 0o711);
 
   let child: ChildProcess | undefined;
-  let log = '';
+  const log = new OutputTail(MAX_LOG_CHARS);
   let stopped = false;
-  const append = (chunk: Buffer): void => {
-    log += chunk.toString('utf8');
-    if (log.length > MAX_LOG_CHARS) log = log.slice(log.length - MAX_LOG_CHARS / 2);
-  };
 
   const spawnBerth = async (): Promise<void> => {
     const args = [BERTH_ENTRY, 'up', '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${socket}`];
@@ -107,17 +104,16 @@ export async function startBerth(options: BerthOptions = {}): Promise<BerthInsta
     });
     child = proc;
     liveChildren.add(proc);
-    proc.stdout?.on('data', append);
-    proc.stderr?.on('data', append);
+    log.follow(proc);
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.once('exit', (code, signal) => {
       liveChildren.delete(proc);
-      append(Buffer.from(`\n[berth-harness: berth pid ${proc.pid} exited code=${code} signal=${signal}]\n`));
+      log.append(`\n[berth-harness: berth pid ${proc.pid} exited code=${code} signal=${signal}]\n`);
     });
     try {
       await waitForPing(socket, proc, exited, options.readyTimeoutMs ?? 30_000);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- berth output ---\n${log.slice(-8000)}`);
+      throw new Error(`${(err as Error).message}\n--- berth output ---\n${log.text(8000)}`);
     }
   };
 
@@ -157,7 +153,7 @@ export async function startBerth(options: BerthOptions = {}): Promise<BerthInsta
       await terminate('SIGTERM', 10_000);
       await spawnBerth();
     },
-    logs: () => log,
+    logs: () => log.text(),
   };
 
   const unregister = stopOnSignal(() => instance.stop());

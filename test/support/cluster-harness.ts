@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BERTH_ENTRY, REPO_ROOT, cleanupBerthRoots, ping } from './berth-harness.js';
 import { pollFor, removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
+import { OutputTail } from './output-tail.js';
 import type { DockerResult } from './docker-cli.js';
 import { freePort } from './tenants.js';
 import { berthCliFor } from './berth-cli.js';
@@ -252,7 +253,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const tenantPort = await freePort();
     const agentAddress = `${gateway}:${await freePort()}`;
     let child: ChildProcess | undefined;
-    let log = '';
+    const log = new OutputTail(MAX_LOG_CHARS);
     const alive = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
     const terminate = async (signal: NodeJS.Signals): Promise<void> => {
       if (!alive()) return;
@@ -272,14 +273,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ];
       const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
-      const append = (chunk: Buffer): void => {
-        log += chunk.toString('utf8');
-        if (log.length > MAX_LOG_CHARS) log = log.slice(-MAX_LOG_CHARS / 2);
-      };
-      proc.stdout?.on('data', append);
-      proc.stderr?.on('data', append);
+      log.follow(proc);
       await pollFor(`berth server ${index} to answer /_ping`, async () => {
-        if (proc.exitCode !== null) throw new Error(`berth server ${index} exited (${proc.exitCode}):\n${log.slice(-4000)}`);
+        if (proc.exitCode !== null) throw new Error(`berth server ${index} exited (${proc.exitCode}):\n${log.text(4000)}`);
         return (await ping(socket)) === 200 ? true : undefined;
       });
     };
@@ -291,7 +287,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       get pid(): number {
         return alive() ? (child!.pid ?? 0) : 0;
       },
-      logs: () => log,
+      logs: () => log.text(),
       kill: (signal: NodeJS.Signals = 'SIGKILL') => terminate(signal),
       start,
       alive,
@@ -327,7 +323,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const token = agentOptions.joinToken ?? (await joinToken());
     let child: ChildProcess | undefined;
     let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
-    let log = '';
+    const log = new OutputTail(MAX_LOG_CHARS);
     let namespaceExists = false;
 
     const nsFile = `/run/netns/${netns}`;
@@ -346,15 +342,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       // hiding the cgroup hierarchies runc needs) and execs: its pid is the agent's.
       const proc = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;
-      const append = (chunk: Buffer): void => {
-        log += chunk.toString('utf8');
-        if (log.length > MAX_LOG_CHARS) log = log.slice(-MAX_LOG_CHARS / 2);
-      };
-      proc.stdout?.on('data', append);
-      proc.stderr?.on('data', append);
+      log.follow(proc);
       exited = new Promise((resolve) =>
         proc.once('exit', (code, signal) => {
-          append(Buffer.from(`\n[cluster-harness: agent ${name} pid ${proc.pid} exited code=${code} signal=${signal}]\n`));
+          log.append(`\n[cluster-harness: agent ${name} pid ${proc.pid} exited code=${code} signal=${signal}]\n`);
           resolve({ code, signal });
         }),
       );
@@ -371,7 +362,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     /** Up with a heartbeat after `since`: one that came through this process's connection. */
     const waitUp = async (since = 0): Promise<void> => {
       await pollFor(`agent ${name} up`, async () => {
-        if (!alive()) throw new Error(`agent ${name} exited:\n${log.slice(-4000)}`);
+        if (!alive()) throw new Error(`agent ${name} exited:\n${log.text(4000)}`);
         return (await hosts()).find((h) => h.Name === name && h.State === 'up' && h.LastSeen !== null && Date.parse(h.LastSeen) > since);
       });
     };
@@ -386,7 +377,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         return alive() ? (child!.pid ?? 0) : 0;
       },
       exited: () => exited,
-      logs: () => log,
+      logs: () => log.text(),
       stop: () => terminate('SIGTERM'),
       kill: (signal: NodeJS.Signals = 'SIGKILL') => terminate(signal),
       restart: async (restartOptions: { waitUp?: boolean } = {}) => {

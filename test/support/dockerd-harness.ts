@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { killPids, pidsWithCmdlineContaining, removeCgroupParent, removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
 import { ping } from './berth-harness.js';
 import { dockerEnv } from './docker-cli.js';
+import { OutputTail } from './output-tail.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -110,13 +111,8 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     netns === undefined ? [DOCKERD, args] : ['nsenter', [`--net=/run/netns/${netns}`, '--', DOCKERD, ...args]];
   const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   liveChildren.add(proc);
-  let log = '';
-  const append = (chunk: Buffer): void => {
-    log += chunk.toString('utf8');
-    if (log.length > MAX_LOG_CHARS) log = log.slice(log.length - MAX_LOG_CHARS / 2);
-  };
-  proc.stdout?.on('data', append);
-  proc.stderr?.on('data', append);
+  const log = new OutputTail(MAX_LOG_CHARS);
+  log.follow(proc);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   void exited.then(() => liveChildren.delete(proc));
 
@@ -154,7 +150,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
   }
   if (!ready) {
     await stop();
-    throw new Error(`dockerd did not become ready on ${socket}\n--- dockerd output ---\n${log.slice(-8000)}`);
+    throw new Error(`dockerd did not become ready on ${socket}\n--- dockerd output ---\n${log.text(8000)}`);
   }
   const startupMs = Date.now() - began;
 
@@ -171,6 +167,6 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     env: dockerEnv(`unix://${socket}`, configDir),
     startupMs,
     stop,
-    logs: () => log,
+    logs: () => log.text(),
   };
 }

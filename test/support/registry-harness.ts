@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { removeTree, settlesWithin, sleep, stopOnSignal } from './cleanup.js';
+import { OutputTail } from './output-tail.js';
 
 const run = promisify(execFile);
 
@@ -87,7 +88,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   const tokenRequests: RegistryInstance['tokenRequests'] = [];
   let tokenServer: Server | undefined;
   let child: ChildProcess | undefined;
-  let log = '';
+  const log = new OutputTail(MAX_LOG_CHARS);
   let stopped = false;
 
   const stop = async (): Promise<void> => {
@@ -154,12 +155,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       child = proc;
       liveRegistries.add(proc);
       proc.once('exit', () => liveRegistries.delete(proc));
-      const append = (chunk: Buffer): void => {
-        log += chunk.toString('utf8');
-        if (log.length > MAX_LOG_CHARS) log = log.slice(log.length - MAX_LOG_CHARS / 2);
-      };
-      proc.stdout?.on('data', append);
-      proc.stderr?.on('data', append);
+      log.follow(proc);
       if (await waitForRegistry(port, proc)) {
         return {
           host: `127.0.0.1:${port}`,
@@ -169,13 +165,13 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
             const hex = digest.replace(/^sha256:/, '');
             return join(storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
           },
-          blobGets: (digest) => countBlobGets(log, digest),
+          blobGets: (digest) => countBlobGets(log.text(), digest),
           tokenRequests,
-          logs: () => log,
+          logs: () => log.text(),
           stop,
         };
       }
-      if (attempt >= 4) throw new Error(`docker-registry did not start\n${log.slice(-4000)}`);
+      if (attempt >= 4) throw new Error(`docker-registry did not start\n${log.text(4000)}`);
       proc.kill('SIGKILL');
     }
   } catch (err) {
