@@ -45,17 +45,11 @@ export class AgentTunnel {
   private socket: TLSSocket | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private connectedOnce = false;
 
   constructor(private readonly options: TunnelOptions) {}
 
   start(): void {
     this.dial();
-  }
-
-  /** Whether the connection to the control plane is up now. */
-  get connected(): boolean {
-    return this.socket !== undefined && !this.socket.destroyed && this.connectedOnce;
   }
 
   async close(): Promise<void> {
@@ -125,7 +119,6 @@ export class AgentTunnel {
       session.on('error', (err) => logger.debug({ err }, 'tunnel session error'));
       session.once('close', () => socket.destroy());
       this.keepAlive(session);
-      this.connectedOnce = true;
       logger.info({ server: identity.server, hostId: identity.hostId }, 'connected to the control plane');
     });
     h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {

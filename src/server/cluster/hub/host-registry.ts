@@ -211,10 +211,6 @@ export class HostRegistry extends EventEmitter {
     if (known && placementInputs(known.value) !== placementInputs(record.value)) this.emitHost('host-changed', id);
   }
 
-  isUp(hostId: string): boolean {
-    return this.live.get(hostId)?.up === true;
-  }
-
   private async write(id: string, value: HostRecord): Promise<void> {
     const current = this.records.get(id);
     if (!current) return;

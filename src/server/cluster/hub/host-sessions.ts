@@ -59,11 +59,6 @@ export class HostSessions {
     session?.destroy();
   }
 
-  connected(hostId: string): boolean {
-    const session = this.sessions.get(hostId);
-    return session !== undefined && !session.closed && !session.destroyed;
-  }
-
   async openStream(hostId: string, hostName: string): Promise<Duplex> {
     const session = this.sessions.get(hostId);
     if (!session || session.closed || session.destroyed) throw unavailable(`host ${hostName} is not connected`);

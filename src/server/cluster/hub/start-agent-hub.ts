@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { hostname, networkInterfaces } from 'node:os';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -7,7 +6,7 @@ import type { Logger } from '../../../common/logging.js';
 import { JOIN_ALPN, TUNNEL_ALPN, type HostStatus } from '../../../common/agent-protocol.js';
 import type { Store } from '../../store/store.js';
 import { HOST_ORGANIZATION, normaliseSerial, type CertificateAuthority } from '../../tenancy/pki.js';
-import type { AgentHub, ClusterHost, HostEvent } from '../agent-hub.js';
+import type { AgentHub, ClusterHost } from '../agent-hub.js';
 import { JoinTokens } from '../join-tokens.js';
 import { HostRegistry, type HostDetail, type HostRecord } from './host-registry.js';
 import { HostSessions } from './host-sessions.js';
@@ -136,10 +135,6 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
 
   // A silent host's connection is dead or worse (a stream opened on it would hang): drop it.
   registry.on('host-down', (host: ClusterHost) => sessions.drop(host.id));
-  const emitter = new EventEmitter();
-  for (const event of ['host-up', 'host-down', 'host-changed', 'host-removed'] as HostEvent[]) {
-    registry.on(event, (host: ClusterHost) => emitter.emit(event, host));
-  }
 
   const admin: HostAdmin = {
     list: () => registry.hosts(),
@@ -178,11 +173,11 @@ export async function startAgentHub(options: AgentHubOptions): Promise<RunningAg
       return sessions.openStream(host.id, host.name);
     },
     on(event, listener) {
-      emitter.on(event, listener);
+      registry.on(event, listener);
       return this;
     },
     off(event, listener) {
-      emitter.off(event, listener);
+      registry.off(event, listener);
       return this;
     },
     admin,
