@@ -60,10 +60,6 @@ export async function ensureVxlan(device: VxlanDevice, existing: { vni: number; 
   return mtu;
 }
 
-export async function deleteVxlan(name: string): Promise<void> {
-  await runTool('ip', ['link', 'del', name]).catch(() => undefined);
-}
-
 /**
  * Makes the device's FDB and neighbour entries exactly `wanted`: stale ones go, missing or
  * changed ones are replaced. Entries the kernel adds itself (the device's own MAC) are left.

@@ -115,11 +115,15 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   async close(): Promise<void> {
     this.dns.close();
     this.ports.releaseAll();
-    helperServer.close();
-    if (this.sandboxes.size > 0) return;
-    await this.overlay?.removeAll();
-    await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
-    await deleteTable(this.host.tableName);
+    try {
+      if (this.sandboxes.size > 0) return;
+      await this.overlay?.removeAll();
+      await deleteLinks((await listLinks(this.host.bridgePrefix)).map((l) => l.name));
+      await deleteTable(this.host.tableName);
+    } finally {
+      // Last: the links above are deleted through the helper, and a request after close() starts it again.
+      helperServer.close();
+    }
   }
 
   // ---------------------------------------------------------------- create-time

@@ -1,5 +1,7 @@
+import { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Logger } from '../../common/logging.js';
-import { deleteVxlan, ensureVxlan, listVxlans, syncEntries } from '../../agent/network/vxlan.js';
+import { deleteLinks } from '../../agent/network/links.js';
+import { ensureVxlan, listVxlans, syncEntries } from '../../agent/network/vxlan.js';
 import type { NetworkHost } from './network-host.js';
 import type { NetworkService } from './network-service.js';
 
@@ -52,7 +54,7 @@ function sameState(before: Applied, wanted: OverlayNetwork, bridge: string, loca
 
 export class OverlayAgent {
   private applied = new Map<string, Applied>();
-  private chain: Promise<void> = Promise.resolve();
+  private readonly applying = new KeyedMutex();
 
   constructor(
     private readonly host: NetworkHost,
@@ -70,9 +72,7 @@ export class OverlayAgent {
 
   /** Applies one desired state; calls run one after another. */
   apply(state: OverlayState): Promise<void> {
-    const next = this.chain.catch(() => undefined).then(() => this.applyNow(state));
-    this.chain = next;
-    return next;
+    return this.applying.run('apply', () => this.applyNow(state));
   }
 
   private async applyNow(state: OverlayState): Promise<void> {
@@ -94,10 +94,8 @@ export class OverlayAgent {
       await syncEntries(name, network.remotes.map((r) => ({ ip: r.ip, mac: r.mac, host: r.host })));
       applied.set(network.id, { ...network, bridge, local: state.local, mtu });
     }
-    for (const stale of existing.keys()) {
-      await deleteVxlan(stale);
-      this.log.info({ device: stale }, 'removed the VXLAN device of a network no longer spanning this host');
-    }
+    await deleteLinks([...existing.keys()]);
+    for (const stale of existing.keys()) this.log.info({ device: stale }, 'removed the VXLAN device of a network no longer spanning this host');
     this.applied = applied;
   }
 
@@ -127,7 +125,7 @@ export class OverlayAgent {
 
   /** Removes every VXLAN device of this instance (clean shutdown with no container left). */
   async removeAll(): Promise<void> {
-    for (const d of await listVxlans(this.devicePrefix)) await deleteVxlan(d.name);
+    await deleteLinks((await listVxlans(this.devicePrefix)).map((d) => d.name));
     this.applied.clear();
   }
 }
