@@ -444,14 +444,14 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
   // ---------------------------------------------------------------- views
 
   async filterFacts(ctx: RequestContext, records: ContainerRecord[]): Promise<Map<string, ContainerNetworkFacts>> {
-    const endpoints = await this.networks.allEndpoints(ctx);
+    const endpoints = await this.networks.endpointsByContainer(ctx);
     const facts = new Map<string, ContainerNetworkFacts>();
     for (const record of records) {
       const mode = record.hostConfig.NetworkMode;
       const special = mode === 'host' || mode === 'none' ? this.networks.byName(ctx.tenant, mode) : undefined;
       const networks = [
         ...(special ? [special] : []),
-        ...endpoints.filter((e) => e.containerId === record.id).flatMap((e) => {
+        ...(endpoints.get(record.id) ?? []).flatMap((e) => {
           const n = this.networks.byId(e.networkId);
           return n ? [n] : [];
         }),

@@ -394,10 +394,6 @@ export class NetworkService {
     return grouped;
   }
 
-  async allEndpoints(ctx: RequestContext): Promise<EndpointRecord[]> {
-    return (await this.store.list<EndpointRecord>(ctx, ENDPOINT_KIND)).map((e) => e.value);
-  }
-
   async deleteEndpoints(ctx: RequestContext, containerId: string): Promise<void> {
     for (const endpoint of await this.endpointsOf(ctx, containerId)) {
       await this.store.delete(ctx, ENDPOINT_KIND, endpoint.id).catch(() => undefined);
