@@ -112,13 +112,23 @@ export class EmbeddedDns {
     for (const id of [...this.sockets.keys()]) this.stop(id);
   }
 
+  /**
+   * The networks a query is answered from: the one it came in on, then the querier's other
+   * networks. Those are found by a scan of every sandbox, so only when the first misses.
+   */
+  private *scopeOf(networkId: string, source: string | undefined): Generator<string> {
+    yield networkId;
+    if (source === undefined) return;
+    yield* this.records.networksOf(networkId, source.replace(/^::ffff:/, '')).slice(1);
+  }
+
   private async answer(networkId: string, msg: Buffer, source: string | undefined): Promise<Buffer | undefined> {
     const q = parseQuestion(msg);
     if (!q) return undefined;
     const name = q.name.toLowerCase().replace(/\.$/, '');
-    const scope = source === undefined ? [networkId] : this.records.networksOf(networkId, source.replace(/^::ffff:/, ''));
+    const scope = (): Iterable<string> => this.scopeOf(networkId, source);
     if (q.class === 1 && (q.type === TYPE_A || q.type === TYPE_AAAA)) {
-      for (const network of scope) {
+      for (const network of scope()) {
         const ips = this.records.addressesOf(network, name);
         if (ips.length === 0) continue;
         const answers: Answer[] = q.type === TYPE_A ? ips.map((ip) => ({ type: TYPE_A, ip })) : [];
@@ -127,7 +137,7 @@ export class EmbeddedDns {
     }
     if (q.class === 1 && q.type === TYPE_PTR) {
       const ip = reverseNameToIp(name);
-      for (const network of ip ? scope : []) {
+      for (const network of ip ? scope() : []) {
         const holder = this.records.nameOf(network, ip!);
         if (holder) return buildResponse(msg, q, RCODE_NOERROR, [{ type: TYPE_PTR, name: holder }]);
       }
