@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { AdminClient, AdminError } from './admin-client.js';
-import { PLACEMENT_STRATEGIES, POLICY_RULES } from '../server/tenancy/policy.js';
+import { POLICY_RULES } from '../server/tenancy/policy.js';
+import { STRATEGIES } from '../server/scheduler/types.js';
 import { formatQuota, isSizeQuota, QUOTA_NAMES, type QuotaName } from '../server/tenancy/quotas.js';
 
 interface TenantView {
@@ -119,7 +120,7 @@ export async function act(host: string, action: (client: AdminClient) => Promise
 
 /** Where `berth server` places the tenant's containers; absent, the server's own default. */
 function placementStrategyOption(): Option {
-  return new Option('--placement-strategy <strategy>', 'berth server: spread the tenant\'s containers over hosts, or binpack them (fill a host first)').choices([...PLACEMENT_STRATEGIES]);
+  return new Option('--placement-strategy <strategy>', 'berth server: spread the tenant\'s containers over hosts, or binpack them (fill a host first)').choices([...STRATEGIES]);
 }
 
 /** `berth tenant ...`: the operator's commands for tenants and their credentials. */

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../../common/errors.js';
 import type { TenantService, TenantState } from '../tenancy/tenant-service.js';
-import type { PlacementStrategy, TenantPolicy } from '../tenancy/policy.js';
+import type { TenantPolicy } from '../tenancy/policy.js';
+import type { Strategy } from '../scheduler/types.js';
 import { requireOperator } from '../docker-api/auth.js';
 
 type NameParams = { Params: { name: string } };
@@ -23,7 +24,7 @@ function policyChange(raw: unknown): Partial<TenantPolicy> | undefined {
   if (p.PlacementStrategy !== undefined) {
     // Validated by TenantService.update (spread or binpack).
     if (typeof p.PlacementStrategy !== 'string') throw invalidArgument('Policy.PlacementStrategy must be "spread" or "binpack"');
-    out.placementStrategy = p.PlacementStrategy as PlacementStrategy;
+    out.placementStrategy = p.PlacementStrategy as Strategy;
   }
   return out;
 }

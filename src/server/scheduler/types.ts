@@ -62,7 +62,8 @@ export interface ContainerRecord {
   resources: Readonly<Resources>;
 }
 
-export type Strategy = 'spread' | 'binpack';
+export const STRATEGIES = ['spread', 'binpack'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
 
 export interface PlacementRequest {
   tenant: string;

@@ -1,5 +1,6 @@
 import { forbidden, invalidArgument } from '../../common/errors.js';
 import { DEFAULT_CAPABILITIES, normalizeCapability } from '../../agent/runtime/capabilities.js';
+import type { Strategy } from '../scheduler/types.js';
 
 /**
  * What a tenant may ask of the Docker API beyond an ordinary container, and the limits a
@@ -40,11 +41,8 @@ export interface TenantPolicy {
    * How the cluster's scheduler chooses hosts for this tenant's containers (`berth server`
    * only); absent: the server's `--placement-strategy`.
    */
-  placementStrategy?: PlacementStrategy;
+  placementStrategy?: Strategy;
 }
-
-export const PLACEMENT_STRATEGIES = ['spread', 'binpack'] as const;
-export type PlacementStrategy = (typeof PLACEMENT_STRATEGIES)[number];
 
 export const DEFAULT_POLICY: TenantPolicy = {
   allow: [],

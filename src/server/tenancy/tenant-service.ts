@@ -1,10 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { alreadyExists, conflict, invalidArgument, isKind, notFound, unauthenticated, forbidden } from '../../common/errors.js';
 import { OPERATOR_TENANT, operatorContext, type RequestContext } from '../../common/context.js';
+import { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Store, Stored } from '../store/store.js';
 import type { CertificateAuthority, IssuedCertificate } from './pki.js';
 import { normaliseSerial } from './pki.js';
-import { DEFAULT_POLICY, PLACEMENT_STRATEGIES, validatePolicyAllow, type PlacementStrategy, type TenantPolicy } from './policy.js';
+import { DEFAULT_POLICY, validatePolicyAllow, type TenantPolicy } from './policy.js';
+import { STRATEGIES, type Strategy } from '../scheduler/types.js';
 import { applyQuotaChange, quotasView, type QuotaChange, type QuotasView, type TenantQuotas } from './quotas.js';
 import { DEFAULT_USERNS_BASE, type IdRange } from '../../agent/userns/id-range.js';
 import { nextIdRange } from './userns-ranges.js';
@@ -59,7 +61,7 @@ export interface TenantView {
   State: TenantState;
   CreatedAt: string;
   RequireToken: boolean;
-  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number; PlacementStrategy?: PlacementStrategy };
+  Policy: { Allow: string[]; DefaultMemory: number; DefaultPidsLimit: number; PlacementStrategy?: Strategy };
   Quotas: QuotasView;
   /** Host uid/gid of root in the tenant's containers, and how many ids follow it. */
   UsernsRange?: { Base: number; Size: number };
@@ -112,7 +114,8 @@ export class TenantService {
   private readonly credentials = new Map<string, Stored<CredentialRecord>>();
   private readonly usernsBase: number;
   private rangesTop: Stored<RangesTop> | undefined;
-  private ensuring: Promise<void> = Promise.resolve();
+  /** Creations for ensure() one at a time: they allocate ID ranges from one stored top. */
+  private readonly ensuring = new KeyedMutex();
 
   constructor(options: TenantServiceOptions) {
     this.usernsBase = options.usernsBase ?? DEFAULT_USERNS_BASE;
@@ -207,12 +210,9 @@ export class TenantService {
    */
   async ensure(name: string): Promise<void> {
     if (name === OPERATOR_TENANT || this.tenants.has(name)) return;
-    // One at a time: creations allocate ID ranges from one stored top.
-    const pending = this.ensuring.then(async () => {
+    await this.ensuring.run('create', async () => {
       if (!this.tenants.has(name)) await this.create(name);
     });
-    this.ensuring = pending.catch(() => undefined);
-    await pending;
   }
 
   list(): TenantView[] {
@@ -234,8 +234,8 @@ export class TenantService {
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw invalidArgument(`${key} must be a positive integer`);
     }
     const strategy = change.policy?.placementStrategy;
-    if (strategy !== undefined && !(PLACEMENT_STRATEGIES as readonly string[]).includes(strategy)) {
-      throw invalidArgument(`unknown placement strategy "${String(strategy)}": use ${PLACEMENT_STRATEGIES.join(' or ')}`);
+    if (strategy !== undefined && !(STRATEGIES as readonly string[]).includes(strategy)) {
+      throw invalidArgument(`unknown placement strategy "${String(strategy)}": use ${STRATEGIES.join(' or ')}`);
     }
     if (change.policy?.defaultMemory !== undefined && change.policy.defaultMemory < 6 * 1024 * 1024) {
       throw invalidArgument('defaultMemory must be at least 6MB (Docker\'s minimum memory limit)');
