@@ -99,7 +99,13 @@ static const char *ext_ack_message(struct nlmsghdr *answer, struct nlmsgerr *err
  * Sends the request and waits for its ack. Returns 0, or -1 after printing
  * "berth-userns: STEP: reason" on stderr.
  */
-static int talk_tolerating(int fd, struct nlmsghdr *n, const char *step, unsigned int *link_index_out, int tolerated) {
+/* What a RTM_GETLINK answer tells: the link's index and MTU. */
+struct link_facts {
+  unsigned int index;
+  unsigned int mtu;
+};
+
+static int talk_tolerating(int fd, struct nlmsghdr *n, const char *step, struct link_facts *link_out, int tolerated) {
   if (send(fd, n, n->nlmsg_len, 0) < 0) {
     fprintf(stderr, "berth-userns: %s: send: %s\n", step, strerror(errno));
     return -1;
@@ -115,8 +121,13 @@ static int talk_tolerating(int fd, struct nlmsghdr *n, const char *step, unsigne
     int left = (int)got;
     for (struct nlmsghdr *answer = (struct nlmsghdr *)buf; NLMSG_OK(answer, (unsigned int)left); answer = NLMSG_NEXT(answer, left)) {
       if (answer->nlmsg_seq != n->nlmsg_seq) continue;
-      if (answer->nlmsg_type == RTM_NEWLINK && link_index_out != NULL) {
-        *link_index_out = (unsigned int)((struct ifinfomsg *)NLMSG_DATA(answer))->ifi_index;
+      if (answer->nlmsg_type == RTM_NEWLINK && link_out != NULL) {
+        struct ifinfomsg *ifi = (struct ifinfomsg *)NLMSG_DATA(answer);
+        link_out->index = (unsigned int)ifi->ifi_index;
+        int attrs_len = (int)IFLA_PAYLOAD(answer);
+        for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, attrs_len); a = RTA_NEXT(a, attrs_len)) {
+          if (a->rta_type == IFLA_MTU && RTA_PAYLOAD(a) >= sizeof(uint32_t)) memcpy(&link_out->mtu, RTA_DATA(a), sizeof(uint32_t));
+        }
         continue;
       }
       if (answer->nlmsg_type != NLMSG_ERROR) continue;
@@ -129,24 +140,20 @@ static int talk_tolerating(int fd, struct nlmsghdr *n, const char *step, unsigne
   }
 }
 
-static int talk_for(int fd, struct nlmsghdr *n, const char *step, unsigned int *link_index_out) {
-  return talk_tolerating(fd, n, step, link_index_out, 0);
-}
+static int talk(int fd, struct nlmsghdr *n, const char *step) { return talk_tolerating(fd, n, step, NULL, 0); }
 
-static int talk(int fd, struct nlmsghdr *n, const char *step) { return talk_for(fd, n, step, NULL); }
-
-/* The index of the link named `name` in the socket's namespace, or 0 after a message. */
-static unsigned int link_index(int fd, const char *name, const char *step) {
+/* Index and MTU of the link named `name` in the socket's namespace; index 0 after a message. */
+static struct link_facts link_lookup(int fd, const char *name, const char *step) {
   struct request r;
   struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
   struct nlmsghdr *n = request_start(&r, RTM_GETLINK, 0, &ifi, sizeof ifi);
   attr_str(n, IFLA_IFNAME, name);
-  /* Only the index is wanted: skip the statistics and the rest. */
+  /* Only index and MTU are wanted: skip the statistics. */
   attr_u32(n, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  unsigned int index = 0;
-  if (talk_for(fd, n, step, &index) < 0) return 0;
-  if (index == 0) fprintf(stderr, "berth-userns: %s: no such link\n", step);
-  return index;
+  struct link_facts facts = {0, 0};
+  if (talk_tolerating(fd, n, step, &facts, 0) < 0) return (struct link_facts){0, 0};
+  if (facts.index == 0) fprintf(stderr, "berth-userns: %s: no such link\n", step);
+  return facts;
 }
 
 /* Sets IFF_UP (and, with master > 0, the master) on the link named `name`. */
@@ -167,13 +174,18 @@ static int link_delete(int fd, const char *name) {
   return talk(fd, n, "delete veth");
 }
 
-/* Creates the pair: `spec->if_name` with its MAC here, its peer `spec->host_name` in host_ns. */
-static int veth_create(int inner, int host_ns, const struct veth_spec *spec, const unsigned char mac[6]) {
+/*
+ * Creates the pair: `spec->if_name` with its MAC here, its peer `spec->host_name` in host_ns,
+ * both ends with `mtu` (the bridge's: on an overlay network it is below the underlay's, and a
+ * container sending larger frames would have them dropped in the tunnel).
+ */
+static int veth_create(int inner, int host_ns, const struct veth_spec *spec, const unsigned char mac[6], unsigned int mtu) {
   struct request r;
   struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
   struct nlmsghdr *n = request_start(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
   attr_str(n, IFLA_IFNAME, spec->if_name);
   attr_put(n, IFLA_ADDRESS, mac, 6);
+  if (mtu > 0) attr_u32(n, IFLA_MTU, mtu);
   struct rtattr *linkinfo = nest_start(n, IFLA_LINKINFO);
   attr_str(n, IFLA_INFO_KIND, "veth");
   struct rtattr *data = nest_start(n, IFLA_INFO_DATA);
@@ -185,6 +197,7 @@ static int veth_create(int inner, int host_ns, const struct veth_spec *spec, con
   n->nlmsg_len = (unsigned int)(at + NLMSG_ALIGN(sizeof peer_ifi));
   attr_str(n, IFLA_IFNAME, spec->host_name);
   attr_u32(n, IFLA_NET_NS_FD, (uint32_t)host_ns);
+  if (mtu > 0) attr_u32(n, IFLA_MTU, mtu);
   nest_end(n, peer);
   nest_end(n, data);
   nest_end(n, linkinfo);
@@ -296,12 +309,12 @@ static int plug_one(int host, int host_ns, int inner, const struct veth_spec *s,
   if (s->gateway) parse_ip(s->gateway, &gateway);
   char step[96];
   snprintf(step, sizeof step, "bridge %s", s->bridge);
-  unsigned int bridge = link_index(host, s->bridge, step);
-  if (bridge == 0) return -1;
-  if (veth_create(inner, host_ns, s, mac) < 0) return -1;
+  struct link_facts bridge = link_lookup(host, s->bridge, step);
+  if (bridge.index == 0) return -1;
+  if (veth_create(inner, host_ns, s, mac, bridge.mtu) < 0) return -1;
   *created = 1;
   snprintf(step, sizeof step, "veth %s", s->if_name);
-  unsigned int index = link_index(inner, s->if_name, step);
+  unsigned int index = link_lookup(inner, s->if_name, step).index;
   if (index == 0) return -1;
   snprintf(step, sizeof step, "add address %s to %s", s->address, s->if_name);
   if (address_add(inner, index, &address, step) < 0) return -1;
@@ -310,7 +323,7 @@ static int plug_one(int host, int host_ns, int inner, const struct veth_spec *s,
   snprintf(step, sizeof step, "default route via %s", s->gateway ? s->gateway : "-");
   if (s->gateway && default_route(inner, index, &gateway, step) < 0) return -1;
   snprintf(step, sizeof step, "put %s on %s", s->host_name, s->bridge);
-  return link_up(host, s->host_name, bridge, step);
+  return link_up(host, s->host_name, bridge.index, step);
 }
 
 int veth_plug_all(int host, int host_ns, int inner, int lo_up, const struct veth_spec *specs, int count) {

@@ -35,9 +35,10 @@ int veth_rtnl_open(void);
  * With `host` a socket and `host_ns` an fd of the host's network namespace, and the calling
  * thread inside the container's namespace with socket `inner`: brings lo up when `lo_up`,
  * then for each spec creates the pair (container end with its MAC in here, host end in
- * host_ns), addresses the container end, brings it up, adds its default route, and puts the
- * host end on its bridge and up. On any failure the pairs made so far are deleted (no veth is
- * left behind) and -1 is returned after a message on stderr naming the step.
+ * host_ns) and both ends with the bridge's MTU, addresses the container end, brings it up,
+ * adds its default route, and puts the host end on its bridge and up. On any failure the
+ * pairs made so far are deleted (no veth is left behind) and -1 is returned after a message
+ * on stderr naming the step.
  */
 int veth_plug_all(int host, int host_ns, int inner, int lo_up, const struct veth_spec *specs, int count);
 

@@ -1,5 +1,4 @@
 import { runTool } from './command.js';
-import type { VethAttachment } from './links.js';
 
 /**
  * VXLAN devices that stretch a bridge network across hosts (docs/cluster.md, "Networks across
@@ -46,9 +45,10 @@ export async function listVxlans(prefix: string): Promise<{ name: string; vni: n
 
 /**
  * Creates the device (or recreates it when its VNI or local address changed), enslaves it to
- * the bridge and lowers the bridge's MTU to the device's, idempotently.
+ * the bridge and lowers the bridge's MTU to the device's, idempotently. Containers attached to
+ * the bridge afterwards get its MTU on both veth ends from the helper (veth-netlink.c).
  */
-export async function ensureVxlan(device: VxlanDevice, existing: { vni: number; local?: string } | undefined): Promise<number> {
+export async function ensureVxlan(device: VxlanDevice, existing: { vni: number; local?: string } | undefined): Promise<void> {
   const mtu = (await underlayMtu(device.local)) - VXLAN_OVERHEAD;
   const lines: string[] = [];
   if (existing && (existing.vni !== device.vni || existing.local !== device.local)) lines.push(`link del ${device.name}`);
@@ -57,7 +57,6 @@ export async function ensureVxlan(device: VxlanDevice, existing: { vni: number; 
   }
   lines.push(`link set ${device.name} mtu ${mtu}`, `link set ${device.bridge} mtu ${mtu}`, `link set ${device.name} master ${device.bridge} up`);
   await runTool('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
-  return mtu;
 }
 
 /**
@@ -85,21 +84,4 @@ export async function syncEntries(device: string, wanted: RemoteEntry[]): Promis
   }
   if (bridgeLines.length > 0) await runTool('bridge', ['-force', '-batch', '-'], `${bridgeLines.join('\n')}\n`);
   if (ipLines.length > 0) await runTool('ip', ['-force', '-batch', '-'], `${ipLines.join('\n')}\n`);
-}
-
-/**
- * Gives container interfaces on an overlay bridge (one with a VXLAN port; `mtuOf` knows which)
- * that bridge's MTU, both ends, so frames fit the tunnel. Plain bridges cost nothing.
- */
-export async function matchBridgeMtu(
-  netnsPath: string,
-  veths: Pick<VethAttachment, 'ifName' | 'hostName' | 'bridge'>[],
-  mtuOf: (bridge: string) => number | undefined,
-): Promise<void> {
-  for (const veth of veths) {
-    const mtu = mtuOf(veth.bridge);
-    if (mtu === undefined) continue;
-    await runTool('ip', ['link', 'set', veth.hostName, 'mtu', String(mtu)]);
-    await runTool('nsenter', [`--net=${netnsPath}`, 'ip', 'link', 'set', veth.ifName, 'mtu', String(mtu)]);
-  }
 }

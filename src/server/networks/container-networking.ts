@@ -20,7 +20,6 @@ import type { ContainerNetworking, ContainerSummaryNetwork, NetworkPlan } from '
 import type { ContainerNetworkFacts } from './container-filters.js';
 import { containerNetworkSettings, containerPortsSummary } from './settings-views.js';
 import type { IdRange } from '../../agent/userns/id-range.js';
-import { matchBridgeMtu } from '../../agent/network/vxlan.js';
 import type { OverlayAgent } from './overlay-agent.js';
 
 type LiveSandbox = SandboxRecord & { tenant: string };
@@ -193,7 +192,6 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
       }));
       // One request to the resident helper for any number of networks: namespace, both ends of every veth, bridges.
       await this.host.netns.create(record.id, veths, idRange);
-      if (this.overlay) await matchBridgeMtu(sandbox.netnsPath, veths, (bridge) => this.overlay!.mtuOfBridge(bridge));
       const wanted = wantedBindings(record.hostConfig.PortBindings as PortBindings, record.config.ExposedPorts, record.hostConfig.PublishAllPorts === true);
       if (wanted.length > 0 && gatewayIface) {
         sandbox.ports = await this.ports.reserve(record.id, wanted, `${record.name} (${gatewayIface.endpointId})`);
@@ -344,7 +342,6 @@ export class ContainerNetworkingService implements ContainerNetworking, LiveEndp
     try {
       const veth = { ifName: iface.ifName, hostName: iface.hostVeth, bridge: network.bridgeName!, mac: iface.mac, addressCidr: `${iface.ip}/${iface.prefixLen}` };
       await attachVeth(sandbox.netnsPath, veth);
-      if (this.overlay) await matchBridgeMtu(sandbox.netnsPath, [veth], (bridge) => this.overlay!.mtuOfBridge(bridge));
       await this.writeEtcFiles(record, sandbox);
     } catch (err) {
       sandbox.interfaces = sandbox.interfaces.filter((i) => i !== iface);

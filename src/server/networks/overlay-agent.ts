@@ -39,7 +39,6 @@ export interface RemoteEndpoint {
 interface Applied extends OverlayNetwork {
   bridge: string;
   local: string;
-  mtu: number;
 }
 
 function sameState(before: Applied, wanted: OverlayNetwork, bridge: string, local: string): boolean {
@@ -87,22 +86,16 @@ export class OverlayAgent {
       existing.delete(name);
       // The periodic push mostly repeats itself: an unchanged network on a present device costs nothing.
       if (before && device && sameState(before, network, bridge, state.local) && device.vni === network.vni) {
-        applied.set(network.id, { ...network, bridge, local: state.local, mtu: before.mtu });
+        applied.set(network.id, { ...network, bridge, local: state.local });
         continue;
       }
-      const mtu = await ensureVxlan({ name, vni: network.vni, local: state.local, bridge }, device);
+      await ensureVxlan({ name, vni: network.vni, local: state.local, bridge }, device);
       await syncEntries(name, network.remotes.map((r) => ({ ip: r.ip, mac: r.mac, host: r.host })));
-      applied.set(network.id, { ...network, bridge, local: state.local, mtu });
+      applied.set(network.id, { ...network, bridge, local: state.local });
     }
     await deleteLinks([...existing.keys()]);
     for (const stale of existing.keys()) this.log.info({ device: stale }, 'removed the VXLAN device of a network no longer spanning this host');
     this.applied = applied;
-  }
-
-  /** MTU containers on `bridge` must use, when the bridge carries a VXLAN segment. */
-  mtuOfBridge(bridge: string): number | undefined {
-    for (const n of this.applied.values()) if (n.bridge === bridge) return n.mtu;
-    return undefined;
   }
 
   ipRangeOf(networkId: string): string | undefined {

@@ -21,6 +21,7 @@ interface IpAddr {
   address: string;
   flags: string[];
   master?: string;
+  mtu: number;
   operstate: string;
   addr_info: { family: string; local: string; prefixlen: number }[];
 }
@@ -150,6 +151,20 @@ describe('veth helper (rtnetlink)', { skip }, () => {
     await assert.rejects(netns.create(id, [{ ...veth(7, 'eth0', '10.213.0.8/24'), bridge: `bvx${tag}` }]), /No such device/);
     assert.ok(!(await netns.list()).includes(id));
     assert.equal(await hostLink(hostEnd(7)), undefined);
+  });
+
+  test('both ends of a pair get the MTU of the bridge it is put on (an overlay bridge is below 1500)', async () => {
+    const path = netns.pathOf(containerA);
+    const lowBridge = `bmt${tag}`;
+    await runTool('ip', ['-batch', '-'], `link add ${lowBridge} type bridge\nlink set ${lowBridge} mtu 1400\nlink set ${lowBridge} up\n`);
+    try {
+      await plugVeths(path, [{ ...veth(6, 'eth5', '10.214.0.7/24'), bridge: lowBridge }]);
+      assert.equal((await hostLink(hostEnd(6)))?.mtu, 1400);
+      assert.equal((await addrsIn(path)).find((l) => l.ifname === 'eth5')?.mtu, 1400);
+      assert.equal((await hostLink(bridge))?.mtu, 1500, 'a plain bridge keeps the default');
+    } finally {
+      await deleteHostLinks([hostEnd(6), lowBridge]);
+    }
   });
 
   test('links are deleted several in one request; a missing one is no error, a refusal is reported and the rest still go', async () => {
