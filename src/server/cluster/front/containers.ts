@@ -200,7 +200,8 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     app.post<IdParams>(`/containers/:id/${action}`, async (request, reply) => {
       const placement = await forwardTo(request, reply);
       const stoppedByUser = action === 'stop' || action === 'kill';
-      if (reply.statusCode < 400 && placement.value.stoppedByUser !== stoppedByUser) {
+      // New placements leave the flag unset: unset and false both mean 'not stopped by the user'.
+      if (reply.statusCode < 400 && (placement.value.stoppedByUser === true) !== stoppedByUser) {
         await deps.placements.update(requestContext(request), placement.id, (value) => ({ ...value, stoppedByUser }));
       }
       return reply;
