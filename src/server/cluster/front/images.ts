@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../../common/context.js';
 import { invalidArgument, isKind, notFound, notImplemented } from '../../../common/errors.js';
 import { requestContext } from '../../docker-api/request-context.js';
-import { queryString } from '../../docker-api/query.js';
+import { queryList, queryString } from '../../docker-api/query.js';
 import type { ClusterHost } from '../agent-hub.js';
 import type { FrontDeps } from './deps.js';
 import { fanOut, holdersOf, leastLoaded, pathAndQuery, upHosts, type HostAnswer } from './fan-out.js';
@@ -268,11 +268,5 @@ async function usersFirst<T>(deps: FrontDeps, ctx: RequestContext, name: string,
     }),
   );
   return [...holders].sort((a, b) => Number(inUse.has(b.host.id)) - Number(inUse.has(a.host.id)));
-}
-
-function queryList(query: unknown, key: string): string[] {
-  const value = (query as Record<string, string | string[] | undefined> | undefined)?.[key];
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
 }
 
