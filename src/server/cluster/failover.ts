@@ -1,6 +1,7 @@
 import { OPERATOR_TENANT, type RequestContext } from '../../common/context.js';
 import { isKind } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
+import { runLimited } from '../../common/run-limited.js';
 import type { HostInfo } from '../scheduler/types.js';
 import type { ClusterHost } from './agent-hub.js';
 import { ContainerPlacer } from './front/container-placer.js';
@@ -95,6 +96,11 @@ export class Failover {
     for (const hostId of new Set((await this.deps.placements.all()).map((p) => p.value.hostId))) {
       if (!known.has(hostId)) void this.failOver(hostId);
     }
+  }
+
+  /** How many containers a failover or drain moves at once; each move handles its own failure. */
+  private concurrency(): number {
+    return this.options.concurrency ?? 4;
   }
 
   private leads(): boolean {
@@ -229,7 +235,7 @@ export class Failover {
     if (stranded.length === 0) return;
     this.log.warn({ hostId, containers: stranded.length }, 'host lost: placing its restart-policy containers again');
     let failed = 0;
-    await this.eachLimited(stranded, async (placement) => {
+    await runLimited(stranded, this.concurrency(), async (placement) => {
       if (this.closed || this.deps.hub.host(hostId)?.state === 'up') return;
       const ctx: RequestContext = { tenant: placement.tenant, requestId: `failover-${placement.id.slice(0, 12)}` };
       try {
@@ -311,7 +317,7 @@ export class Failover {
     const placements = (await this.deps.placements.all()).filter((p) => p.value.hostId === hostId);
     let moved = 0;
     let failed = 0;
-    await this.eachLimited(placements, async (placement) => {
+    await runLimited(placements, this.concurrency(), async (placement) => {
       const ctx: RequestContext = { tenant: placement.tenant, requestId: `drain-${placement.id.slice(0, 12)}` };
       try {
         const wasRunning = await this.isRunning(ctx, hostId, placement.id);
@@ -350,13 +356,5 @@ export class Failover {
     const status = response.statusCode ?? 500;
     if (status < 300 || status === 304 || status === 404) return;
     throw new Error(`${method} ${path} on ${hostId}: ${status} ${body.toString('utf8').slice(0, 300)}`);
-  }
-
-  private async eachLimited<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const workers = Array.from({ length: Math.min(items.length, this.options.concurrency ?? 4) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    });
-    await Promise.all(workers);
   }
 }
