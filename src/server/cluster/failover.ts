@@ -179,11 +179,6 @@ export class Failover {
     };
   }
 
-  /** Whether the host has been fenced since it came up (tests and admin views). */
-  isFenced(hostId: string): boolean {
-    return this.fenced.has(hostId);
-  }
-
   private async hostUp(host: ClusterHost): Promise<void> {
     this.fenced.delete(host.id);
     this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
