@@ -276,10 +276,14 @@ export class Failover {
     for (const tenant of tenants) {
       const ctx: RequestContext = { tenant, requestId: `fence-${host.name}` };
       const onHost = await this.deps.hosts.json<{ Id: string; Names?: string[]; State?: string }[]>(ctx, host.id, { method: 'GET', path: '/containers/json?all=1' });
+      // Listed after the host answered: a container there (a create or move in flight included)
+      // had its placement written before the host was asked, so it is not taken for a stale copy.
+      const placements = await this.deps.placements.list(ctx);
+      const placementOf = new Map(placements.map((p) => [p.id, p]));
       const present = new Set<string>();
       for (const container of onHost ?? []) {
         present.add(container.Id);
-        const placement = await this.deps.placements.find(ctx, container.Id);
+        const placement = placementOf.get(container.Id);
         if (placement && placement.value.hostId === host.id) {
           if (placement.value.phase === 'creating') await this.deps.placements.update(ctx, placement.id, (v) => ({ ...v, phase: 'created' }));
           else if (placement.value.phase === 'moving') await this.placer.finishMove(ctx, host.id, placement.id);
@@ -288,7 +292,7 @@ export class Failover {
         this.log.warn({ host: host.name, tenant, id: container.Id, placedOn: placement?.value.hostId }, 'fencing: removing a stale copy');
         await this.removeFrom(ctx, host.id, container.Id);
       }
-      for (const placement of await this.deps.placements.list(ctx)) {
+      for (const placement of placements) {
         if (placement.value.hostId !== host.id || present.has(placement.id)) continue;
         if (placement.value.phase === 'creating') {
           if (Date.now() - Date.parse(placement.value.createdAt) < (this.options.creatingGraceMs ?? 0)) continue;
