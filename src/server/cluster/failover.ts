@@ -1,6 +1,7 @@
 import { OPERATOR_TENANT, type RequestContext } from '../../common/context.js';
 import { isKind } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
+import { runLimited } from '../../common/run-limited.js';
 import type { HostInfo } from '../scheduler/types.js';
 import type { ClusterHost } from './agent-hub.js';
 import { ContainerPlacer } from './front/container-placer.js';
@@ -97,6 +98,11 @@ export class Failover {
     }
   }
 
+  /** How many containers a failover or drain moves at once; each move handles its own failure. */
+  private concurrency(): number {
+    return this.options.concurrency ?? 4;
+  }
+
   private leads(): boolean {
     return this.options.leads?.() ?? true;
   }
@@ -173,11 +179,6 @@ export class Failover {
     };
   }
 
-  /** Whether the host has been fenced since it came up (tests and admin views). */
-  isFenced(hostId: string): boolean {
-    return this.fenced.has(hostId);
-  }
-
   private async hostUp(host: ClusterHost): Promise<void> {
     this.fenced.delete(host.id);
     this.deps.scheduler.cluster.upsertHost(this.hostInfo(host));
@@ -229,7 +230,7 @@ export class Failover {
     if (stranded.length === 0) return;
     this.log.warn({ hostId, containers: stranded.length }, 'host lost: placing its restart-policy containers again');
     let failed = 0;
-    await this.eachLimited(stranded, async (placement) => {
+    await runLimited(stranded, this.concurrency(), async (placement) => {
       if (this.closed || this.deps.hub.host(hostId)?.state === 'up') return;
       const ctx: RequestContext = { tenant: placement.tenant, requestId: `failover-${placement.id.slice(0, 12)}` };
       try {
@@ -275,10 +276,14 @@ export class Failover {
     for (const tenant of tenants) {
       const ctx: RequestContext = { tenant, requestId: `fence-${host.name}` };
       const onHost = await this.deps.hosts.json<{ Id: string; Names?: string[]; State?: string }[]>(ctx, host.id, { method: 'GET', path: '/containers/json?all=1' });
+      // Listed after the host answered: a container there (a create or move in flight included)
+      // had its placement written before the host was asked, so it is not taken for a stale copy.
+      const placements = await this.deps.placements.list(ctx);
+      const placementOf = new Map(placements.map((p) => [p.id, p]));
       const present = new Set<string>();
       for (const container of onHost ?? []) {
         present.add(container.Id);
-        const placement = await this.deps.placements.find(ctx, container.Id);
+        const placement = placementOf.get(container.Id);
         if (placement && placement.value.hostId === host.id) {
           if (placement.value.phase === 'creating') await this.deps.placements.update(ctx, placement.id, (v) => ({ ...v, phase: 'created' }));
           else if (placement.value.phase === 'moving') await this.placer.finishMove(ctx, host.id, placement.id);
@@ -287,7 +292,7 @@ export class Failover {
         this.log.warn({ host: host.name, tenant, id: container.Id, placedOn: placement?.value.hostId }, 'fencing: removing a stale copy');
         await this.removeFrom(ctx, host.id, container.Id);
       }
-      for (const placement of await this.deps.placements.list(ctx)) {
+      for (const placement of placements) {
         if (placement.value.hostId !== host.id || present.has(placement.id)) continue;
         if (placement.value.phase === 'creating') {
           if (Date.now() - Date.parse(placement.value.createdAt) < (this.options.creatingGraceMs ?? 0)) continue;
@@ -311,7 +316,7 @@ export class Failover {
     const placements = (await this.deps.placements.all()).filter((p) => p.value.hostId === hostId);
     let moved = 0;
     let failed = 0;
-    await this.eachLimited(placements, async (placement) => {
+    await runLimited(placements, this.concurrency(), async (placement) => {
       const ctx: RequestContext = { tenant: placement.tenant, requestId: `drain-${placement.id.slice(0, 12)}` };
       try {
         const wasRunning = await this.isRunning(ctx, hostId, placement.id);
@@ -350,13 +355,5 @@ export class Failover {
     const status = response.statusCode ?? 500;
     if (status < 300 || status === 304 || status === 404) return;
     throw new Error(`${method} ${path} on ${hostId}: ${status} ${body.toString('utf8').slice(0, 300)}`);
-  }
-
-  private async eachLimited<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const workers = Array.from({ length: Math.min(items.length, this.options.concurrency ?? 4) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    });
-    await Promise.all(workers);
   }
 }

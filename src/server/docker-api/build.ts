@@ -3,7 +3,7 @@ import { BerthError, invalidArgument, notImplemented } from '../../common/errors
 import type { BuildService } from '../build/build-service.js';
 import { StepFailed, type BuildOptions } from '../build/types.js';
 import { parseFilterJson } from '../events/filters.js';
-import { queryBool, queryString, type Query } from './query.js';
+import { queryBool, queryList, queryString } from './query.js';
 import { requestContext } from './request-context.js';
 import type { QuotaService } from '../tenancy/quota-service.js';
 import './audit-hooks.js';
@@ -16,12 +16,6 @@ export interface BuildRouteServices {
 }
 
 const contextOf = requestContext;
-
-function queryList(query: unknown, key: string): string[] {
-  const value = (query as Query | undefined)?.[key];
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
-}
 
 /** A JSON object query parameter (buildargs, labels); `{}` when absent. */
 function queryJsonMap(query: unknown, key: string): Record<string, string | null> {

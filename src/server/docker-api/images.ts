@@ -9,7 +9,7 @@ import { streamProgress } from './progress-stream.js';
 import { admitRegistry } from './admission.js';
 import type { Services } from '../services.js';
 import { compareApiVersions } from './version.js';
-import { queryBool, queryString, type Query } from './query.js';
+import { queryBool, queryList, queryString } from './query.js';
 
 /** The services image routes call (a subset of Services, so tests can pass just this). */
 export interface ImageRouteServices {
@@ -28,13 +28,6 @@ const registryAuthOf = (request: FastifyRequest): string | undefined => {
 };
 
 const contextOf = requestContext;
-
-/** All values of a repeatable query parameter. */
-function queryList(query: unknown, key: string): string[] {
-  const value = (query as Query | undefined)?.[key];
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
-}
 
 /** VirtualSize left the API in 1.44; older clients still read it. */
 const wantsVirtualSize = (request: FastifyRequest): boolean => compareApiVersions(request.apiVersion, '1.44') < 0;

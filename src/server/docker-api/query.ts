@@ -8,6 +8,13 @@ export function queryString(query: unknown, key: string): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
 }
 
+/** All values of a repeatable query parameter. */
+export function queryList(query: unknown, key: string): string[] {
+  const value = (query as Query | undefined)?.[key];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
 /** Docker's boolean query values: 1/true/True are true; 0/false/empty are false. */
 export function queryBool(query: unknown, key: string, fallback = false): boolean {
   const value = queryString(query, key);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../../common/context.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
+import { runLimited } from '../../common/run-limited.js';
 import { sha256Digest } from '../../agent/images/digest.js';
 import { parseImageConfig } from '../images/image-record.js';
 import type { Store } from '../store/store.js';
@@ -261,24 +262,4 @@ export class ImagePuller {
       else this.held.set(d, n);
     }
   }
-}
-
-/** Runs `work` over `items`, at most `limit` at a time; the first failure fails the whole. */
-export async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  });
-  const results = await Promise.allSettled(lanes);
-  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
 }

@@ -8,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import type { RequestContext } from '../../common/context.js';
 import { notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
+import { runLimited } from '../../common/run-limited.js';
 import type { ContentProvider } from '../../agent/images/content-store.js';
 import type { ImageRecord } from '../images/image-record.js';
 import { repositoryOf, tagOf } from '../images/reference.js';
@@ -15,7 +16,6 @@ import type { RegistryCredentials } from './auth.js';
 import type { BlobLocations, KnownBlob } from './blob-locations.js';
 import { splitRepository, type RegistryEndpoints } from './endpoint.js';
 import { MEDIA, type Descriptor } from './manifest.js';
-import { runLimited } from './pull.js';
 import { ByteProgress, shortId, type ProgressSink } from './progress.js';
 import { RegistryClient } from './registry-client.js';
 

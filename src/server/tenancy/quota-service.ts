@@ -199,7 +199,7 @@ function withDefaultCpus(body: Record<string, unknown>): Record<string, unknown>
 }
 
 /** The limits a create request asks for, as the engine will read them (zero when absent). */
-function limitsOfCreate(body: Record<string, unknown>): ContainerLimits {
+export function limitsOfCreate(body: Record<string, unknown>): ContainerLimits {
   const hc = (body.HostConfig ?? {}) as Record<string, unknown>;
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   return {

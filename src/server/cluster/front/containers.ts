@@ -62,14 +62,13 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     const ctx = requestContext(request);
     const limit = queryInt(request.query, 'limit');
     const hosts = deps.hosts.up();
-    const path = request.url.replace(/^\/containers\/json/, '/containers/json');
     // The placement records say where each container lives. A host that has just come back still
     // holds the stale copies of what failed over until it is fenced: those are not the tenant's.
     const placedOn = new Map((await deps.placements.list(ctx)).map((p) => [p.id, p.value.hostId]));
     const perHost = await Promise.all(
       hosts.map(async (host) => {
         try {
-          const list = await deps.hosts.json<Record<string, unknown>[]>(ctx, host.id, { method: 'GET', path: `/v${request.apiVersion}${path}` });
+          const list = await deps.hosts.json<Record<string, unknown>[]>(ctx, host.id, { method: 'GET', path: `/v${request.apiVersion}${request.url}` });
           return (list ?? []).filter((summary) => placedOn.get(String(summary.Id)) === host.id).map((summary) => summaryOnHost(summary, host));
         } catch (err) {
           // A host that went down in the middle of the listing is left out, as if it were down before.
@@ -200,7 +199,8 @@ export async function containerRoutes(app: FastifyInstance, opts: ContainerRoute
     app.post<IdParams>(`/containers/:id/${action}`, async (request, reply) => {
       const placement = await forwardTo(request, reply);
       const stoppedByUser = action === 'stop' || action === 'kill';
-      if (reply.statusCode < 400 && placement.value.stoppedByUser !== stoppedByUser) {
+      // New placements leave the flag unset: unset and false both mean 'not stopped by the user'.
+      if (reply.statusCode < 400 && (placement.value.stoppedByUser === true) !== stoppedByUser) {
         await deps.placements.update(requestContext(request), placement.id, (value) => ({ ...value, stoppedByUser }));
       }
       return reply;

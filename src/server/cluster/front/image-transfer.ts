@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../../common/context.js';
 import { internal, isKind, notFound } from '../../../common/errors.js';
 import { SingleFlight } from '../../../common/single-flight.js';
+import { repositoryOf, tagOf } from '../../images/reference.js';
 import type { FrontDeps } from './deps.js';
 import { holdersOf } from './fan-out.js';
 import { engineError, readAll } from './proxy.js';
@@ -127,7 +128,5 @@ async function progressOutcome(answer: IncomingMessage, operation: string): Prom
 /** The repository and tag a name reference asks for; undefined for ids and digest references. */
 export function tagTarget(imageRef: string): { repo: string; tag: string } | undefined {
   if (imageRef.includes('@') || /^(sha256:)?[0-9a-f]{12,64}$/.test(imageRef)) return undefined;
-  const colon = imageRef.lastIndexOf(':');
-  if (colon > imageRef.lastIndexOf('/')) return { repo: imageRef.slice(0, colon), tag: imageRef.slice(colon + 1) };
-  return { repo: imageRef, tag: 'latest' };
+  return { repo: repositoryOf(imageRef), tag: tagOf(imageRef) };
 }

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../../common/context.js';
 import { invalidArgument, isKind, notFound, notImplemented } from '../../../common/errors.js';
 import { requestContext } from '../../docker-api/request-context.js';
-import { queryString } from '../../docker-api/query.js';
+import { repositoryOf as repositoryOfTagged } from '../../images/reference.js';
+import { queryList, queryString } from '../../docker-api/query.js';
 import type { ClusterHost } from '../agent-hub.js';
 import type { FrontDeps } from './deps.js';
 import { fanOut, holdersOf, leastLoaded, pathAndQuery, upHosts, type HostAnswer } from './fan-out.js';
@@ -251,9 +252,7 @@ async function buildTarget(deps: FrontDeps, ctx: RequestContext, baseImages: str
 /** `repo` of `repo:tag` or `repo@sha256:...` (a port in the registry's address is kept). */
 export function repositoryOf(reference: string): string {
   const at = reference.indexOf('@');
-  const name = at === -1 ? reference : reference.slice(0, at);
-  const colon = name.lastIndexOf(':');
-  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+  return repositoryOfTagged(at === -1 ? reference : reference.slice(0, at));
 }
 
 async function usersFirst<T>(deps: FrontDeps, ctx: RequestContext, name: string, holders: HostAnswer<T>[]): Promise<HostAnswer<T>[]> {
@@ -268,11 +267,5 @@ async function usersFirst<T>(deps: FrontDeps, ctx: RequestContext, name: string,
     }),
   );
   return [...holders].sort((a, b) => Number(inUse.has(b.host.id)) - Number(inUse.has(a.host.id)));
-}
-
-function queryList(query: unknown, key: string): string[] {
-  const value = (query as Record<string, string | string[] | undefined> | undefined)?.[key];
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
 }
 

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../../../common/context.js';
-import { QuotaService, type QuotaUsageSources } from '../../tenancy/quota-service.js';
+import { limitsOfCreate, QuotaService, type QuotaUsageSources } from '../../tenancy/quota-service.js';
 import { limitsAfterUpdate } from '../../tenancy/quotas.js';
 import { DEFAULT_POLICY } from '../../tenancy/policy.js';
 import type { TenantService } from '../../tenancy/tenant-service.js';
@@ -26,18 +26,7 @@ export function frontQuotaSources(deps: Pick<FrontDeps, 'placements' | 'store' |
   };
   return {
     containers: async (ctx) =>
-      (await deps.placements.list(ctx)).map(({ id, value }) => {
-        const hc = (value.createBody.HostConfig ?? {}) as Record<string, unknown>;
-        return {
-          id,
-          name: value.name,
-          Memory: num(hc.Memory),
-          NanoCpus: num(hc.NanoCpus),
-          CpuQuota: num(hc.CpuQuota),
-          CpuPeriod: num(hc.CpuPeriod),
-          CpusetCpus: typeof hc.CpusetCpus === 'string' ? hc.CpusetCpus : '',
-        };
-      }),
+      (await deps.placements.list(ctx)).map(({ id, value }) => ({ id, name: value.name, ...limitsOfCreate(value.createBody) })),
     volumeNames: async (ctx) => (await deps.store.list(ctx, VOLUME_PLACEMENT_KIND)).map((record) => record.id),
     networkCount: async (ctx) => (await deps.store.list(ctx, CLUSTER_NETWORK_KIND)).length,
     imageCount: async (ctx) => (await imageIds(ctx)).size,
@@ -65,11 +54,7 @@ export function frontQuotaSources(deps: Pick<FrontDeps, 'placements' | 'store' |
 export async function recordUpdatedLimits(deps: Pick<FrontDeps, 'placements'>, ctx: RequestContext, id: string, update: Record<string, unknown>): Promise<void> {
   await deps.placements.update(ctx, id, (value) => {
     const hc = (value.createBody.HostConfig ?? {}) as Record<string, unknown>;
-    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-    const after = limitsAfterUpdate(
-      { Memory: num(hc.Memory), NanoCpus: num(hc.NanoCpus), CpuQuota: num(hc.CpuQuota), CpuPeriod: num(hc.CpuPeriod), CpusetCpus: typeof hc.CpusetCpus === 'string' ? hc.CpusetCpus : '' },
-      update,
-    );
+    const after = limitsAfterUpdate(limitsOfCreate(value.createBody), update);
     return { ...value, createBody: { ...value.createBody, HostConfig: { ...hc, ...after } } };
   });
 }
