@@ -10,6 +10,7 @@ import { AgentTunnel } from '../agent/connect/tunnel.js';
 import { measureCapacity } from '../agent/connect/host-status.js';
 import { readBuildInfo } from '../server/system/build-info.js';
 import type { HostStatus } from '../common/agent-protocol.js';
+import { sharedRecent } from '../common/single-flight.js';
 
 export interface AgentOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'logger'> {
   /** The control plane's agent listener, HOST:PORT. */
@@ -78,19 +79,28 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   const engine = await startEngine({ ...options, logger, cgroupHostTag: identity.hostId.slice(0, 12) });
   const engineVersion = readBuildInfo().version;
-  const status = async (link: { localAddress: string }): Promise<HostStatus> => {
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  // Measuring the host (statfs, /dev, every tenant's images and containers) is the costly part
+  // of a heartbeat and runs on the engine's event loop: one measurement, shared by the tunnels
+  // of every server (HA) asking within half an interval, rather than one per tunnel. Half, so
+  // what a server is told stays fresh; a tunnel that connects still reports at once.
+  const measure = sharedRecent(async () => {
     const [capacity, images, containers] = await Promise.all([
       measureCapacity(engine.dataRoot),
       engine.store.listAllTenants<{ id: string }>('image'),
       engine.store.listAllTenants<unknown>('container'),
     ]);
+    return { capacity, imageIds: [...new Set(images.map((i) => i.value.id))], containerCount: containers.length };
+  }, heartbeatMs / 2);
+  const status = async (link: { localAddress: string }): Promise<HostStatus> => {
+    const { capacity, imageIds, containerCount } = await measure();
     return {
       name,
       address: options.advertiseAddress ?? link.localAddress,
       labels,
       capacity,
-      imageIds: [...new Set(images.map((i) => i.value.id))],
-      containerCount: containers.length,
+      imageIds,
+      containerCount,
       engineVersion,
     };
   };
@@ -107,7 +117,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         identity: { ...identity, server },
         engine: engine.app.server,
         status,
-        heartbeatMs: options.heartbeatMs ?? 1000,
+        heartbeatMs,
         logger,
         onRefused: (reason) => {
           process.stderr.write(`berth agent: the control plane refused this host: ${reason}\n`);
