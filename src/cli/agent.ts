@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { createLogger } from '../common/logging.js';
 import { invalidArgument, isKind } from '../common/errors.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { keyValuePairs } from './options.js';
 import { startEngine, type EngineOptions } from './engine.js';
 import { installProcessGuards, onTermination } from './up.js';
 import { loadIdentity, saveIdentity, type AgentIdentity } from '../agent/connect/identity.js';
@@ -40,17 +41,6 @@ async function joinAny(servers: string[], request: Omit<Parameters<typeof joinCl
   throw lastError;
 }
 
-/** k=v flags into labels; a flag without '=' is refused, as docker's --label would be. */
-export function parseLabels(flags: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const flag of flags) {
-    const eq = flag.indexOf('=');
-    if (eq <= 0) throw invalidArgument(`invalid --label ${flag}: use key=value`);
-    labels[flag.slice(0, eq)] = flag.slice(eq + 1);
-  }
-  return labels;
-}
-
 /**
  * `berth agent`: the single-host engine, served to the control plane through the tunnel the
  * agent dials (docs/cluster.md). The first start joins with the token; later starts reconnect
@@ -59,7 +49,8 @@ export function parseLabels(flags: string[]): Record<string, string> {
 export async function runAgent(options: AgentOptions): Promise<void> {
   const logger = createLogger('berth-agent');
   const name = options.name ?? hostname();
-  const labels = parseLabels(options.label ?? []);
+  // A flag without '=' is refused, as docker's --label would be.
+  const labels = keyValuePairs(options.label ?? [], (flag) => `invalid --label ${flag}: use key=value`);
   const sockets = (options.host ?? []).map(parseListenAddress);
   if (sockets.some((a) => a.kind !== 'unix')) throw invalidArgument('berth agent serves the Docker API on unix sockets only: tenants reach it through the control plane');
 
