@@ -2,6 +2,7 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } f
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamConnection } from '../../../common/stream-connection.js';
+import { jsonLines } from '../../../common/json-lines.js';
 import { unavailable } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logging.js';
 import { HEARTBEAT_PATH, REFUSAL_PREFIX, SESSION_WINDOW, TUNNEL_SETTINGS, TUNNEL_PATH, type HostStatus } from '../../../common/agent-protocol.js';
@@ -99,26 +100,16 @@ export class HostSessions {
 
   private followHeartbeats(hostId: string, session: ClientHttp2Session): void {
     const stream: ClientHttp2Stream = session.request({ ':method': 'GET', ':path': HEARTBEAT_PATH }, { endStream: true });
-    stream.setEncoding('utf8');
-    let pending = '';
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        try {
-          this.onHeartbeat(hostId, JSON.parse(line) as HostStatus);
-        } catch (err) {
-          this.logger.warn({ hostId, err }, 'unreadable heartbeat');
-        }
-      }
-      if (pending.length > 1 << 20) session.destroy();
-    });
+    const heartbeats = jsonLines<HostStatus>(stream, { maxLine: 1 << 20, onBadLine: (_line, err) => this.logger.warn({ hostId, err }, 'unreadable heartbeat') });
     stream.on('error', () => undefined);
-    // Without heartbeats the session is of no use: end it, the agent dials again.
-    stream.once('close', () => {
+    void (async () => {
+      try {
+        for await (const status of heartbeats) this.onHeartbeat(hostId, status);
+      } catch {
+        // the stream failed, or sent a line beyond the cap
+      }
+      // Without heartbeats the session is of no use: end it, the agent dials again.
       if (!session.destroyed) session.destroy();
-    });
+    })();
   }
 }
