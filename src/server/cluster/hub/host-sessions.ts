@@ -38,8 +38,7 @@ export class HostSessions {
   refuse(socket: TLSSocket, reason: string): void {
     const session = connect('https://refused.host.berth', { createConnection: () => socket });
     session.on('error', () => undefined);
-    session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
-    setTimeout(() => session.destroy(), 200).unref();
+    this.goAway(session, reason);
   }
 
   /** Ends a host's session, telling the agent why (e.g. it was removed). */
@@ -47,10 +46,13 @@ export class HostSessions {
     const session = this.sessions.get(hostId);
     if (!session) return;
     this.sessions.delete(hostId);
-    if (!session.destroyed) {
-      session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
-      setTimeout(() => session.destroy(), 200).unref();
-    }
+    if (!session.destroyed) this.goAway(session, reason);
+  }
+
+  /** GOAWAY with the refusal's reason as debug data; the session ends shortly after. */
+  private goAway(session: ClientHttp2Session, reason: string): void {
+    session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
+    setTimeout(() => session.destroy(), 200).unref();
   }
 
   /** Drops a host's session without a word (it went silent; the agent will dial again). */
