@@ -57,11 +57,9 @@ export class HostRegistry extends EventEmitter {
     super();
   }
 
+  /** Reads every host at start: a refresh of the empty registry (each host down until it beats). */
   async load(): Promise<void> {
-    for (const r of await this.store.list<HostRecord>(this.admin, KIND)) {
-      this.records.set(r.id, r);
-      this.live.set(r.id, { up: false, lastSeen: r.value.lastSeen });
-    }
+    await this.refresh();
   }
 
   async add(join: { name: string; address: string; labels: Record<string, string>; certSerial: string; joinTokenId: string; id?: string }): Promise<HostDetail> {
