@@ -1,12 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BerthError } from '../common/errors.js';
 import { runAgent } from './agent.js';
-
-function milliseconds(text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !(value >= 50)) throw new InvalidArgumentError('expected milliseconds, 50 or more');
-  return value;
-}
+import { milliseconds, usernsBase } from './options.js';
 
 /** `berth agent ...`: one host of a cluster, dialling its control plane. */
 export function agentCommand(): Command {
@@ -20,16 +15,12 @@ export function agentCommand(): Command {
     .option('--advertise-address <ip>', "where tenants reach this host's published ports (default: this end of the connection to the server)")
     .option('--label <key=value...>', 'host label for placement constraints (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('-H, --host <address...>', 'unix:///path.sock for the operator on this host (optional; tenants come through the server)')
-    .addOption(new Option('--heartbeat-interval <ms>', 'how often the agent reports to the server').argParser(milliseconds).default(1000))
+    .addOption(new Option('--heartbeat-interval <ms>', 'how often the agent reports to the server').argParser(milliseconds(50)).default(1000))
     .option('--bip <cidr>', 'gateway address and prefix of the default bridge network')
     .option('--default-address-pool <pool...>', 'address pool for networks, base=<CIDR>,size=<prefix> (repeatable)')
     .option('--dns-upstream <address...>', 'resolvers the embedded DNS forwards to, ip[:port]')
     .addOption(
-      new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges on this host (default 1048576)").argParser((v) => {
-        const n = Number(v);
-        if (!Number.isSafeInteger(n) || n < 65536 || n > 2 ** 32 - 2 * 65536) throw new InvalidArgumentError(`${v} is not a uid between 65536 and 2^32-131072`);
-        return n;
-      }),
+      new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges on this host (default 1048576)").argParser(usernsBase),
     )
     .addOption(new Option('--insecure-registry <registry...>', 'registry reached without verified TLS (repeatable)').default([]))
     .action(

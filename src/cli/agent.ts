@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { createLogger } from '../common/logging.js';
 import { invalidArgument, isKind } from '../common/errors.js';
 import { listenOn, parseListenAddress } from './listen.js';
+import { keyValuePairs } from './options.js';
 import { startEngine, type EngineOptions } from './engine.js';
 import { installProcessGuards, onTermination } from './up.js';
 import { loadIdentity, saveIdentity, type AgentIdentity } from '../agent/connect/identity.js';
@@ -10,6 +11,7 @@ import { AgentTunnel } from '../agent/connect/tunnel.js';
 import { measureCapacity } from '../agent/connect/host-status.js';
 import { readBuildInfo } from '../server/system/build-info.js';
 import type { HostStatus } from '../common/agent-protocol.js';
+import { sharedRecent } from '../common/single-flight.js';
 
 export interface AgentOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'logger'> {
   /** The control plane's agent listener, HOST:PORT. */
@@ -39,17 +41,6 @@ async function joinAny(servers: string[], request: Omit<Parameters<typeof joinCl
   throw lastError;
 }
 
-/** k=v flags into labels; a flag without '=' is refused, as docker's --label would be. */
-export function parseLabels(flags: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const flag of flags) {
-    const eq = flag.indexOf('=');
-    if (eq <= 0) throw invalidArgument(`invalid --label ${flag}: use key=value`);
-    labels[flag.slice(0, eq)] = flag.slice(eq + 1);
-  }
-  return labels;
-}
-
 /**
  * `berth agent`: the single-host engine, served to the control plane through the tunnel the
  * agent dials (docs/cluster.md). The first start joins with the token; later starts reconnect
@@ -58,7 +49,8 @@ export function parseLabels(flags: string[]): Record<string, string> {
 export async function runAgent(options: AgentOptions): Promise<void> {
   const logger = createLogger('berth-agent');
   const name = options.name ?? hostname();
-  const labels = parseLabels(options.label ?? []);
+  // A flag without '=' is refused, as docker's --label would be.
+  const labels = keyValuePairs(options.label ?? [], (flag) => `invalid --label ${flag}: use key=value`);
   const sockets = (options.host ?? []).map(parseListenAddress);
   if (sockets.some((a) => a.kind !== 'unix')) throw invalidArgument('berth agent serves the Docker API on unix sockets only: tenants reach it through the control plane');
 
@@ -78,19 +70,28 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   const engine = await startEngine({ ...options, logger, cgroupHostTag: identity.hostId.slice(0, 12) });
   const engineVersion = readBuildInfo().version;
-  const status = async (link: { localAddress: string }): Promise<HostStatus> => {
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  // Measuring the host (statfs, /dev, every tenant's images and containers) is the costly part
+  // of a heartbeat and runs on the engine's event loop: one measurement, shared by the tunnels
+  // of every server (HA) asking within half an interval, rather than one per tunnel. Half, so
+  // what a server is told stays fresh; a tunnel that connects still reports at once.
+  const measure = sharedRecent(async () => {
     const [capacity, images, containers] = await Promise.all([
       measureCapacity(engine.dataRoot),
       engine.store.listAllTenants<{ id: string }>('image'),
       engine.store.listAllTenants<unknown>('container'),
     ]);
+    return { capacity, imageIds: [...new Set(images.map((i) => i.value.id))], containerCount: containers.length };
+  }, heartbeatMs / 2);
+  const status = async (link: { localAddress: string }): Promise<HostStatus> => {
+    const { capacity, imageIds, containerCount } = await measure();
     return {
       name,
       address: options.advertiseAddress ?? link.localAddress,
       labels,
       capacity,
-      imageIds: [...new Set(images.map((i) => i.value.id))],
-      containerCount: containers.length,
+      imageIds,
+      containerCount,
       engineVersion,
     };
   };
@@ -107,7 +108,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         identity: { ...identity, server },
         engine: engine.app.server,
         status,
-        heartbeatMs: options.heartbeatMs ?? 1000,
+        heartbeatMs,
         logger,
         onRefused: (reason) => {
           process.stderr.write(`berth agent: the control plane refused this host: ${reason}\n`);

@@ -16,6 +16,7 @@ import { serverCommand } from './server-command.js';
 import { hostCommand } from './host-commands.js';
 import { statusCommand } from './status-command.js';
 import { storeCommand, storeUrl } from './store-commands.js';
+import { usernsBase } from './options.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container-native cloud that looks like one Docker host');
@@ -56,11 +57,7 @@ program
   .addOption(new Option('--audit-retention-days <days>', 'drop audit entries older than this (0 keeps them)').argParser(wholeNumber).default(90))
   .addOption(new Option('--audit-max-entries <n>', 'keep at most this many audit entries, the newest (0: no limit)').argParser(wholeNumber).default(1_000_000))
   .addOption(
-    new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges (65536 ids each); default 1048576 (2^20)").argParser((v) => {
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 65536 || n > 2 ** 32 - 2 * 65536) throw new InvalidArgumentError(`${v} is not a uid between 65536 and 2^32-131072`);
-      return n;
-    }),
+    new Option('--userns-base <uid>', "first host uid/gid of tenants' user-namespace ID ranges (65536 ids each); default 1048576 (2^20)").argParser(usernsBase),
   )
   .addOption(
     new Option('--advisor-scan-interval <seconds>', 'how often the Vulnerability Advisor rescans running containers (0: never)')

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { act, table } from './tenant-commands.js';
+import { keyValuePairs } from './options.js';
 import type { HostView } from '../server/admin-api/hosts.js';
 import type { JoinTokenView } from '../server/cluster/join-tokens.js';
 
@@ -28,17 +29,6 @@ function hostTable(hosts: HostView[]): string {
     ]);
   }
   return table(rows);
-}
-
-/** key=value pairs into an object; a pair without '=' is refused. */
-function labelPairs(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`invalid label "${pair}": use key=value`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
 }
 
 /** `berth host ...`: the cluster's hosts, through the admin API on the server's local socket. */
@@ -78,7 +68,7 @@ export function hostCommand(): Command {
     .option('--rm <key...>', 'labels to remove')
     .action(async (ref: string, options: { host: string; add?: string[]; rm?: string[] }) => {
       await act(options.host, async (client) => {
-        const view = await client.call<HostView>('POST', path(ref, '/labels'), { Add: labelPairs(options.add ?? []), Remove: options.rm ?? [] });
+        const view = await client.call<HostView>('POST', path(ref, '/labels'), { Add: keyValuePairs(options.add ?? [], (pair) => `invalid label "${pair}": use key=value`), Remove: options.rm ?? [] });
         return hostTable([view]);
       });
     });

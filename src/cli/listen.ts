@@ -1,5 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server as NetServer } from 'node:net';
+import { hostname } from 'node:os';
 import { createServer as createTlsServer } from 'node:tls';
 import { dirname } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
@@ -17,6 +18,16 @@ export function parseListenAddress(value: string): ListenAddress {
     return { kind: 'tcp', host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port };
   }
   throw invalidArgument(`invalid listen address ${value}: use unix:///path/to.sock or tcp://host:port`);
+}
+
+/**
+ * Where tenants reach the API: each tcp:// listener, with a wildcard address named by this
+ * machine's hostname and an IPv6 address in brackets.
+ */
+export function tenantEndpointsOf(addresses: ListenAddress[]): string[] {
+  return addresses.flatMap((a) =>
+    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
+  );
 }
 
 /** The listener's key and certificate, and the CA whose client certificates it accepts. */

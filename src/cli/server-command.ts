@@ -1,14 +1,9 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BerthError } from '../common/errors.js';
 import { runServer } from './server.js';
 import { storeUrl } from './store-commands.js';
 import { STRATEGIES } from '../server/scheduler/types.js';
-
-function milliseconds(text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !(value >= 100)) throw new InvalidArgumentError('expected milliseconds, 100 or more');
-  return value;
-}
+import { milliseconds } from './options.js';
 
 /** `berth server ...`: the control plane of a cluster of agents. */
 export function serverCommand(): Command {
@@ -21,7 +16,7 @@ export function serverCommand(): Command {
       ]),
     )
     .requiredOption('--agent-listen <address>', 'tcp://IP:PORT where agents dial in (mutual TLS)')
-    .addOption(new Option('--host-down-timeout <ms>', 'a host without heartbeats for this long is down and its restart-policy containers move').argParser(milliseconds).default(5000))
+    .addOption(new Option('--host-down-timeout <ms>', 'a host without heartbeats for this long is down and its restart-policy containers move').argParser(milliseconds(100)).default(5000))
     .addOption(new Option('--placement-strategy <strategy>', 'how hosts are chosen: spread (balance) or binpack (fill)').choices([...STRATEGIES]).default('spread'))
     .addOption(new Option('--tls-san <name...>', 'extra DNS names or IP addresses for the TLS certificates of the listeners').default([]))
     .addOption(

@@ -30,7 +30,7 @@ import { registerVolumeRoutes, recordContainerVolumes, volumeHostOf } from '../s
 import { registerEventRoutes } from '../server/cluster/front/events.js';
 import { ensureImageOnHost, imageIdOf } from '../server/cluster/front/image-transfer.js';
 import { frontQuotaService } from '../server/cluster/front/quotas.js';
-import { listenOn, parseListenAddress } from './listen.js';
+import { listenOn, parseListenAddress, tenantEndpointsOf } from './listen.js';
 import { openAuditLog } from './audit-log-setup.js';
 import { listenerNames } from './tls-names.js';
 import { installProcessGuards, onTermination } from './up.js';
@@ -64,9 +64,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   const dataRoot = resolve(options.dataRoot);
   await mkdir(dataRoot, { recursive: true, mode: 0o711 });
   const addresses = options.host.map(parseListenAddress);
-  const tenantEndpoints = addresses.flatMap((a) =>
-    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
-  );
+  const tenantEndpoints = tenantEndpointsOf(addresses);
 
   const storeUrl = options.store ?? 'sqlite';
   const store = openStore({ dataRoot, store: storeUrl });

@@ -1,6 +1,5 @@
-import { hostname } from 'node:os';
 import { createLogger } from '../common/logging.js';
-import { listenOn, parseListenAddress } from './listen.js';
+import { listenOn, parseListenAddress, tenantEndpointsOf } from './listen.js';
 import { listenerNames } from './tls-names.js';
 import { startEngine, type EngineOptions } from './engine.js';
 
@@ -17,9 +16,7 @@ export interface UpOptions extends Omit<EngineOptions, 'tenantEndpoints' | 'logg
 export async function runUp(options: UpOptions): Promise<void> {
   const logger = createLogger('berth');
   const addresses = options.host.map(parseListenAddress);
-  const tenantEndpoints = addresses.flatMap((a) =>
-    a.kind === 'tcp' ? [`tcp://${a.host === '0.0.0.0' || a.host === '::' ? hostname() : a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`] : [],
-  );
+  const tenantEndpoints = tenantEndpointsOf(addresses);
   const engine = await startEngine({ ...options, tenantEndpoints, logger });
   const tcp = addresses.filter((a) => a.kind === 'tcp');
   const tls = tcp.length > 0 ? await engine.ca.serverIdentity(listenerNames(tcp, options.tlsSan ?? [])) : undefined;

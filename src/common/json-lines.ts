@@ -44,3 +44,34 @@ export function writeLine(stream: Duplex, value: unknown): Promise<void> {
     stream.write(`${JSON.stringify(value)}\n`, (err) => (err ? reject(err) : resolve()));
   });
 }
+
+/**
+ * The values of a stream of newline-delimited JSON, in order. A line that does not parse (a
+ * blank one, or one cut short by a peer that went away) goes to `onBadLine` and is skipped; an
+ * unfinished last line is dropped. A line longer than `maxLine` bytes ends the reading with an
+ * error, so a peer cannot make us buffer forever.
+ */
+export async function* jsonLines<T>(
+  stream: AsyncIterable<Buffer | string>,
+  options: { maxLine?: number; onBadLine?: (line: string, err: unknown) => void } = {},
+): AsyncGenerator<T> {
+  const { maxLine = Infinity, onBadLine } = options;
+  let buffered = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    buffered = Buffer.concat([buffered, typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk]);
+    let newline: number;
+    while ((newline = buffered.indexOf(0x0a)) >= 0) {
+      const line = buffered.subarray(0, newline).toString('utf8');
+      buffered = buffered.subarray(newline + 1);
+      let value: T;
+      try {
+        value = JSON.parse(line) as T;
+      } catch (err) {
+        onBadLine?.(line, err);
+        continue;
+      }
+      yield value;
+    }
+    if (buffered.length > maxLine) throw new Error(`line longer than ${maxLine} bytes`);
+  }
+}

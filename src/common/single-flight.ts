@@ -24,3 +24,27 @@ export class SingleFlight<T> {
     return this.inFlight.has(key);
   }
 }
+
+/**
+ * Wraps `work` so that callers within `maxAgeMs` of a run's start share that run: its promise
+ * while in flight (however long it takes), then its result until it is `maxAgeMs` old. A
+ * failure is not kept once it settles: the next caller runs `work` again. Used so that every
+ * tunnel of an agent (one per HA server) reports one measurement of the host instead of each
+ * measuring it on its own timer.
+ */
+export function sharedRecent<T>(work: () => Promise<T>, maxAgeMs: number, now: () => number = Date.now): () => Promise<T> {
+  let latest: { promise: Promise<T>; startedAt: number; settled: boolean } | undefined;
+  return () => {
+    if (latest && (!latest.settled || now() - latest.startedAt < maxAgeMs)) return latest.promise;
+    const run = { promise: Promise.resolve().then(work), startedAt: now(), settled: false };
+    latest = run;
+    run.promise.then(
+      () => (run.settled = true),
+      () => {
+        run.settled = true;
+        if (latest === run) latest = undefined;
+      },
+    );
+    return run.promise;
+  };
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SingleFlight } from '../../src/common/single-flight.js';
+import { SingleFlight, sharedRecent } from '../../src/common/single-flight.js';
 
 test('callers of one key share one run while it is in flight; the key is free again after', async () => {
   const flights = new SingleFlight<number>();
@@ -35,4 +35,25 @@ test('a failure reaches every caller and frees the key', async () => {
   await assert.rejects(a.promise, /boom/);
   await assert.rejects(b.promise, /boom/);
   assert.equal(flights.has('k'), false);
+});
+
+test('sharedRecent: callers share a run in flight and its result while it is recent; a failure is not kept', async () => {
+  let clock = 0;
+  let runs = 0;
+  let fail = false;
+  const shared = sharedRecent(async () => {
+    runs++;
+    if (fail) throw new Error('boom');
+    return runs;
+  }, 100, () => clock);
+  assert.deepEqual(await Promise.all([shared(), shared()]), [1, 1]);
+  clock = 99;
+  assert.equal(await shared(), 1);
+  clock = 100;
+  assert.equal(await shared(), 2);
+  fail = true;
+  clock = 300;
+  await assert.rejects(shared(), /boom/);
+  fail = false;
+  assert.equal(await shared(), 4);
 });

@@ -4,7 +4,7 @@ import { readLine, writeLine } from '../../common/json-lines.js';
 import { JOIN_ALPN, MAX_JOIN_LINE, type JoinAnswer, type JoinRequest } from '../../common/agent-protocol.js';
 import { parseJoinToken } from '../../server/cluster/join-tokens.js';
 import { unauthenticated, unavailable } from '../../common/errors.js';
-import { caFingerprint } from '../../server/tenancy/pki.js';
+import { caFingerprint, normaliseFingerprint } from '../../server/tenancy/pki.js';
 import type { AgentIdentity } from './identity.js';
 import { parseServerAddress, serverNameOptions } from './server-address.js';
 
@@ -62,7 +62,7 @@ function pinnedCa(socket: TLSSocket, host: string, fingerprint: string): string 
   let ca: DetailedPeerCertificate | undefined;
   // The chain as sent; a self-signed root is its own issuer, which ends the walk.
   for (let cert: DetailedPeerCertificate | undefined = leaf, hops = 0; cert && hops < 4; hops++) {
-    if (cert.fingerprint256.replace(/:/g, '').toLowerCase() === fingerprint) ca = cert;
+    if (normaliseFingerprint(cert.fingerprint256) === fingerprint) ca = cert;
     cert = cert.issuerCertificate === cert ? undefined : cert.issuerCertificate;
   }
   if (!ca) throw unauthenticated(`the control plane at ${host} is not the one the join token names (its CA fingerprint differs): wrong server or wrong token`);

@@ -135,7 +135,12 @@ export class CertificateAuthority {
 export const HOST_ORGANIZATION = 'berth-host';
 
 export function caFingerprint(pem: string): string {
-  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+  return normaliseFingerprint(new X509Certificate(pem).fingerprint256);
+}
+
+/** Fingerprints compare as lower-case hex without colons, whoever printed them. */
+export function normaliseFingerprint(fingerprint: string): string {
+  return fingerprint.replace(/:/g, '').toLowerCase();
 }
 
 /** Serial numbers compare as upper-case hex without leading zeros, whoever printed them. */

@@ -8,6 +8,7 @@ import type { DockerEvent } from '../../events/types.js';
 import type { ClusterHost, HostEvent } from '../agent-hub.js';
 import type { FrontDeps } from './deps.js';
 import { engineError, readAll } from './proxy.js';
+import { jsonLines } from '../../../common/json-lines.js';
 
 /**
  * `GET /events` across the cluster: the tenant's event stream of every up host, merged.
@@ -86,26 +87,6 @@ function eventKey(event: ClusterEvent): string {
   const attributes = JSON.stringify(Object.entries(event.Actor?.Attributes ?? {}).sort(([a], [b]) => a.localeCompare(b)));
   const when = event.Type === 'network' ? String(event.time) : String(event.timeNano);
   return [event.Type, event.Action, event.Actor?.ID ?? '', attributes, when].join('\u0000');
-}
-
-/** Splits a byte stream of newline-delimited JSON events; malformed lines are skipped. */
-async function* eventsOf(stream: IncomingMessage): AsyncGenerator<DockerEvent> {
-  let buffered = '';
-  for await (const chunk of stream) {
-    buffered += (chunk as Buffer).toString('utf8');
-    let newline = buffered.indexOf('\n');
-    while (newline !== -1) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      newline = buffered.indexOf('\n');
-      if (line === '') continue;
-      try {
-        yield JSON.parse(line) as DockerEvent;
-      } catch {
-        // Not an event: a truncated line of a host that went away.
-      }
-    }
-  }
 }
 
 export const nodeField = (host: ClusterHost): NodeField => ({ Name: host.name, ID: host.id, Addr: host.address, IP: host.address });
@@ -216,7 +197,8 @@ export async function registerEventRoutes(app: FastifyInstance, deps: FrontDeps)
       live.add(stream);
       void (async () => {
         try {
-          for await (const event of eventsOf(stream)) merger.add({ ...event, node: nodeField(host) });
+          // A malformed line is skipped: a truncated line of a host that went away.
+          for await (const event of jsonLines<DockerEvent>(stream)) merger.add({ ...event, node: nodeField(host) });
         } catch (err) {
           deps.logger.debug({ err, host: host.name }, 'a host event stream ended with an error');
         } finally {

@@ -57,11 +57,9 @@ export class HostRegistry extends EventEmitter {
     super();
   }
 
+  /** Reads every host at start: a refresh of the empty registry (each host down until it beats). */
   async load(): Promise<void> {
-    for (const r of await this.store.list<HostRecord>(this.admin, KIND)) {
-      this.records.set(r.id, r);
-      this.live.set(r.id, { up: false, lastSeen: r.value.lastSeen });
-    }
+    await this.refresh();
   }
 
   async add(join: { name: string; address: string; labels: Record<string, string>; certSerial: string; joinTokenId: string; id?: string }): Promise<HostDetail> {
@@ -182,9 +180,7 @@ export class HostRegistry extends EventEmitter {
     const record = this.mustResolve(ref);
     const detail = this.detail(record);
     await this.store.delete(this.admin, KIND, record.id);
-    this.records.delete(record.id);
-    this.live.delete(record.id);
-    this.emit('host-removed', { ...detail, state: 'down' });
+    this.forget(record.id, detail);
     return detail;
   }
 
@@ -197,11 +193,7 @@ export class HostRegistry extends EventEmitter {
   absorb(id: string, record: Stored<HostRecord> | null): void {
     const known = this.records.get(id);
     if (record === null) {
-      if (!known) return;
-      const detail = this.detail(known);
-      this.records.delete(id);
-      this.live.delete(id);
-      this.emit('host-removed', { ...detail, state: 'down' });
+      if (known) this.forget(id, this.detail(known));
       return;
     }
     if (known && known.revision >= record.revision) return;
@@ -223,6 +215,13 @@ export class HostRegistry extends EventEmitter {
       if (isKind(err, 'Conflict')) this.absorb(id, await this.store.get<HostRecord>(this.admin, KIND, id).catch(() => null));
       throw err;
     }
+  }
+
+  /** Drops a removed host; `detail` is how it was before (taken before any await). */
+  private forget(id: string, detail: HostDetail): void {
+    this.records.delete(id);
+    this.live.delete(id);
+    this.emit('host-removed', { ...detail, state: 'down' });
   }
 
   private emitHost(event: HostEvent, id: string): void {

@@ -2,6 +2,7 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } f
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { StreamConnection } from '../../../common/stream-connection.js';
+import { jsonLines } from '../../../common/json-lines.js';
 import { unavailable } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logging.js';
 import { HEARTBEAT_PATH, REFUSAL_PREFIX, SESSION_WINDOW, TUNNEL_SETTINGS, TUNNEL_PATH, type HostStatus } from '../../../common/agent-protocol.js';
@@ -37,8 +38,7 @@ export class HostSessions {
   refuse(socket: TLSSocket, reason: string): void {
     const session = connect('https://refused.host.berth', { createConnection: () => socket });
     session.on('error', () => undefined);
-    session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
-    setTimeout(() => session.destroy(), 200).unref();
+    this.goAway(session, reason);
   }
 
   /** Ends a host's session, telling the agent why (e.g. it was removed). */
@@ -46,10 +46,13 @@ export class HostSessions {
     const session = this.sessions.get(hostId);
     if (!session) return;
     this.sessions.delete(hostId);
-    if (!session.destroyed) {
-      session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
-      setTimeout(() => session.destroy(), 200).unref();
-    }
+    if (!session.destroyed) this.goAway(session, reason);
+  }
+
+  /** GOAWAY with the refusal's reason as debug data; the session ends shortly after. */
+  private goAway(session: ClientHttp2Session, reason: string): void {
+    session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(`${REFUSAL_PREFIX}${reason}`));
+    setTimeout(() => session.destroy(), 200).unref();
   }
 
   /** Drops a host's session without a word (it went silent; the agent will dial again). */
@@ -99,26 +102,16 @@ export class HostSessions {
 
   private followHeartbeats(hostId: string, session: ClientHttp2Session): void {
     const stream: ClientHttp2Stream = session.request({ ':method': 'GET', ':path': HEARTBEAT_PATH }, { endStream: true });
-    stream.setEncoding('utf8');
-    let pending = '';
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        try {
-          this.onHeartbeat(hostId, JSON.parse(line) as HostStatus);
-        } catch (err) {
-          this.logger.warn({ hostId, err }, 'unreadable heartbeat');
-        }
-      }
-      if (pending.length > 1 << 20) session.destroy();
-    });
+    const heartbeats = jsonLines<HostStatus>(stream, { maxLine: 1 << 20, onBadLine: (_line, err) => this.logger.warn({ hostId, err }, 'unreadable heartbeat') });
     stream.on('error', () => undefined);
-    // Without heartbeats the session is of no use: end it, the agent dials again.
-    stream.once('close', () => {
+    void (async () => {
+      try {
+        for await (const status of heartbeats) this.onHeartbeat(hostId, status);
+      } catch {
+        // the stream failed, or sent a line beyond the cap
+      }
+      // Without heartbeats the session is of no use: end it, the agent dials again.
       if (!session.destroyed) session.destroy();
-    });
+    })();
   }
 }
